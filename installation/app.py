@@ -1,0 +1,139 @@
+"""Builds the stages from the configuration and runs the loop: what ``python main.py run`` does."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from installation.clock import FixedStepClock, MonotonicClock
+from installation.config import Config, load_config, override
+from installation.display import DisplayError, HeadlessDisplay, WindowDisplay, open_sink
+from installation.errors import InstallationError, SourceError
+from installation.features import FeatureExtractor
+from installation.generator import GeneratorHost
+from installation.perception import build_perception
+from installation.runtime import Runtime, Stages
+from installation.smoothing import BodySmoother
+from installation.sources import (
+    DEMO_CLIP,
+    RealtimePlayback,
+    Source,
+    SourceSpec,
+    open_source,
+    parse_source_spec,
+    spec_from_config,
+)
+from scenes import load_scene
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The command line's choices; None means "as the configuration says"."""
+
+    config_path: Path | None = None
+    source: str | None = None
+    loop: bool | None = None
+    headless: bool = False
+    realtime: bool = False  # headless but paced like a live run (benchmarks, soak tests)
+    frames: int | None = None
+    out: str | None = None
+    stats: Path | None = None
+    trace: Path | None = None
+    fullscreen: bool | None = None
+    overlay: bool | None = None
+    schedule: str | None = None
+    scene: str | None = None
+    size: tuple[int, int] | None = None
+
+
+def configure(options: RunOptions) -> Config:
+    """The configuration file with the command line's overrides applied and validated."""
+    config = load_config(options.config_path)
+    if options.loop is not None:
+        config = override(config, "source", loop=options.loop)
+    if options.schedule is not None:
+        config = override(config, "perception", schedule=options.schedule)
+    if options.scene is not None:
+        config = override(config, "scene", name=options.scene)
+    if options.fullscreen is not None:
+        config = override(config, "display", fullscreen=options.fullscreen)
+    if options.overlay is not None:
+        config = override(config, "display", overlay=options.overlay)
+    if options.size is not None:
+        section = "headless" if options.headless else "display"
+        config = override(config, section, width=options.size[0], height=options.size[1])
+    return config
+
+
+def run(options: RunOptions) -> dict:
+    """Build everything, run the loop, write the stats file; returns the stats."""
+    if options.out is not None and not options.headless:
+        raise InstallationError("--out needs --headless (the window shows the frames instead)")
+    config = configure(options)
+    scene = load_scene(config.scene.name)  # fail on a bad scene name before opening anything
+    generator = GeneratorHost(config.generator)
+    scene.setup(generator.latent_dim, config.generator.seed)
+    live_clock = MonotonicClock()  # one origin for camera timestamps and the loop's time
+    source, replayable = _open_source(config, options, live_clock)
+    lockstep = options.headless and replayable and not options.realtime
+    clock = FixedStepClock() if lockstep else live_clock
+    if not lockstep and replayable:
+        source = RealtimePlayback(source, live_clock)
+    try:
+        display = _open_display(config, options, lockstep)
+        stages = Stages(
+            source=source,
+            perception=build_perception(config.perception),
+            smoother=BodySmoother(config.smoothing),
+            features=FeatureExtractor(image_aspect=source.frame_size[0] / source.frame_size[1]),
+            scene=scene,
+            generator=generator,
+            display=display,
+        )
+    except BaseException:
+        source.close()
+        raise
+    log.info("running %s on %s (%s, %s perception)", config.scene.name, source.description,
+             "replay" if lockstep else "live", config.perception.schedule)
+    runtime = Runtime(stages, clock, lockstep, overlay=config.display.overlay, trace_path=options.trace)
+    stats = runtime.run(max_frames=options.frames)
+    stats["perception_schedule"] = config.perception.schedule
+    stats["config"] = dataclasses.asdict(config)
+    if options.stats is not None:
+        options.stats.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    return stats
+
+
+def _open_source(config: Config, options: RunOptions, clock: MonotonicClock) -> tuple[Source, bool]:
+    """The source, and whether it is a recording (which can be replayed in lockstep).
+
+    With no ``--source``, the configured camera; if it can't be opened and the configuration
+    allows it, say so in one line and play the bundled demo clip in a loop instead.
+    """
+    spec = parse_source_spec(options.source) if options.source else spec_from_config(config.source)
+    try:
+        return open_source(spec, config.source, clock), spec.kind != "camera"
+    except SourceError as error:
+        if spec.kind != "camera" or options.source or not config.source.fallback_to_demo:
+            raise
+        log.warning("%s; playing the bundled demo clip instead", error)
+    demo = SourceSpec("video", str(DEMO_CLIP))
+    looping = dataclasses.replace(config.source, loop=True)
+    return open_source(demo, looping, clock), True
+
+
+def _open_display(config: Config, options: RunOptions, lockstep: bool):
+    size = options.size or (config.headless.width, config.headless.height)
+    if options.headless:
+        sink = open_sink(options.out, size, config.headless.video_fps)
+        return HeadlessDisplay(size, config.display.fit, sink, None if lockstep else config.display.target_fps)
+    try:
+        return WindowDisplay(config.display, config.display.fullscreen)
+    except DisplayError as error:
+        log.warning("%s; running headless without output", error)
+        return HeadlessDisplay(size, config.display.fit, open_sink(None, size, 1.0), config.display.target_fps)

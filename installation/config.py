@@ -1,0 +1,179 @@
+"""``config.toml`` -> frozen dataclasses, validated before a window opens.
+
+Every key is declared once below, with its type and its allowed range or choices; the loader
+rejects unknown keys, wrong types and out-of-range values with one message naming the key, the
+value and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from installation.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.toml"
+
+
+def _range(low: float | None = None, high: float | None = None) -> dict[str, Any]:
+    return {"range": (low, high)}
+
+
+def _choices(*options: str) -> dict[str, Any]:
+    return {"choices": options}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = field(default="camera", metadata=_choices("camera", "video", "images", "demo"))
+    camera: Union[int, str] = 0  # an index, or a device path such as /dev/video2
+    path: str = ""  # a video file or a folder of images, for kind = video | images
+    width: int = field(default=1280, metadata=_range(16, 7680))  # requested camera size
+    height: int = field(default=720, metadata=_range(16, 4320))
+    fps: float = field(default=30.0, metadata=_range(1, 240))  # requested camera rate
+    images_fps: float = field(default=30.0, metadata=_range(0.1, 240))  # media clock of an image folder
+    loop: bool = False
+    mirror: bool = True  # flip left-right, so a visitor facing the camera sees a mirror
+    fallback_to_demo: bool = True  # no camera -> say so and play the bundled demo clip
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    schedule: str = field(default="inline", metadata=_choices("inline", "threaded"))
+    pose_model_complexity: int = field(default=1, metadata=_range(0, 2))
+    hands: bool = True
+    max_hands: int = field(default=2, metadata=_range(1, 2))
+    hand_model_complexity: int = field(default=1, metadata=_range(0, 1))
+    min_detection_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
+    min_tracking_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
+    input_width: int = field(default=640, metadata=_range(0, 4096))  # 0 = the camera's own size
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    min_cutoff_hz: float = field(default=1.5, metadata=_range(0.01, 100.0))
+    beta: float = field(default=5.0, metadata=_range(0.0, 1000.0))
+    derivative_cutoff_hz: float = field(default=1.0, metadata=_range(0.01, 100.0))
+    hold_s: float = field(default=0.5, metadata=_range(0.0, 60.0))
+    fade_s: float = field(default=1.0, metadata=_range(0.0, 60.0))
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    name: str = "body_latent"
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    model: str = "cppn"
+    resolution: int = field(default=256, metadata=_range(16, 2048))
+    latent_dim: int = field(default=16, metadata=_range(2, 1024))
+    seed: int = field(default=7, metadata=_range(0, 2**31 - 1))
+    device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
+    torch_threads: int = field(default=1, metadata=_range(0, 256))  # 0 = torch's own choice
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    width: int = field(default=1280, metadata=_range(16, 7680))
+    height: int = field(default=720, metadata=_range(16, 4320))
+    fullscreen: bool = False
+    display_index: int = field(default=0, metadata=_range(0, 16))
+    fit: str = field(default="cover", metadata=_choices("cover", "contain", "stretch"))
+    target_fps: float = field(default=60.0, metadata=_range(1, 500))
+    overlay: bool = False
+    quit_key: bool = True  # Esc quits; turn off for a kiosk
+    title: str = "installation"
+
+
+@dataclass(frozen=True)
+class HeadlessConfig:
+    width: int = field(default=640, metadata=_range(16, 7680))
+    height: int = field(default=360, metadata=_range(16, 4320))
+    video_fps: float = field(default=30.0, metadata=_range(1, 240))  # frame rate of --out FILE.mp4
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = SourceConfig()
+    perception: PerceptionConfig = PerceptionConfig()
+    smoothing: SmoothingConfig = SmoothingConfig()
+    scene: SceneConfig = SceneConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    display: DisplayConfig = DisplayConfig()
+    headless: HeadlessConfig = HeadlessConfig()
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a TOML file; returns the Config. Raises ConfigError."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path.name}: not valid TOML: {error}") from None
+    return config_from_dict(data, source_name=path.name)
+
+
+def config_from_dict(data: dict[str, Any], source_name: str = "config") -> Config:
+    """Build a Config from nested dicts (TOML tables). Raises ConfigError."""
+    return _build(Config, data, prefix="", source_name=source_name)
+
+
+def override(config: Config, section: str, **values: Any) -> Config:
+    """A copy of ``config`` with some keys of one section replaced, validated like the file."""
+    current = dataclasses.asdict(getattr(config, section))
+    current.update(values)
+    new_section = _build(type(getattr(config, section)), current, f"{section}.", "command line")
+    return dataclasses.replace(config, **{section: new_section})
+
+
+def _build(cls: type, data: Any, prefix: str, source_name: str) -> Any:
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source_name}: [{where}] must be a table, got {data!r}")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(
+                f"{source_name}: unknown key '{prefix}{key}' (expected one of: {', '.join(known)})"
+            )
+    kwargs = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = _build(kind, value, f"{prefix}{name}.", source_name)
+        else:
+            kwargs[name] = _check_value(f"{prefix}{name}", value, kind, known[name].metadata, source_name)
+    return cls(**kwargs)
+
+
+def _check_value(key: str, value: Any, kind: Any, meta: Any, source_name: str) -> Any:
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{source_name}: {key} = {value!r}: expected {expected}")
+
+    allowed = get_args(kind) if get_origin(kind) is Union else (kind,)
+    if isinstance(value, bool) and bool not in allowed:
+        raise fail(_describe(allowed))
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, allowed):
+        raise fail(_describe(allowed))
+    if "choices" in meta and value not in meta["choices"]:
+        raise fail("one of " + ", ".join(repr(c) for c in meta["choices"]))
+    if "range" in meta:
+        low, high = meta["range"]
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise fail(f"{_describe(allowed)} in {low}..{high}")
+    return value
+
+
+def _describe(allowed: tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return " or ".join(names.get(t, t.__name__) for t in allowed)

@@ -1,0 +1,238 @@
+"""Perception: MediaPipe Pose and Hands (legacy ``mp.solutions``) turn a Frame into an Observation.
+
+Inference runs on a copy of the frame scaled to ``input_width`` (independent of the camera's
+size); landmarks come back normalised, so nothing downstream cares about the scale.
+
+Two schedules share one interface (``submit`` a frame, ``poll``/``wait`` for its observation):
+``InlinePerception`` runs MediaPipe in the caller's thread; ``ThreadedPerception`` runs it on a
+worker thread fed through newest-wins slots, so the render loop never waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from installation.config import PerceptionConfig
+from installation.contracts import POSE_LANDMARK_COUNT, Frame, Hand, HandLandmark, Observation, PoseLandmark, Side
+from installation.slots import NewestSlot
+
+log = logging.getLogger(__name__)
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# Pose landmark order with every left/right pair swapped (0 nose, then eyes, ears, mouth, body).
+_PAIRS = ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10)) + tuple((i, i + 1) for i in range(11, 33, 2))
+MIRRORED_POSE_ORDER = np.arange(POSE_LANDMARK_COUNT)
+for _left, _right in _PAIRS:
+    MIRRORED_POSE_ORDER[_left], MIRRORED_POSE_ORDER[_right] = _right, _left
+
+
+class Perceiver:
+    """Owns the MediaPipe graphs. ``process(frame)`` returns an Observation (empty if nobody)."""
+
+    def __init__(self, config: PerceptionConfig) -> None:
+        import mediapipe as mp  # imported here: start-up cost is paid only when perception is used
+
+        self.config = config
+        self.errors = 0
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=False,  # tracking mode: detect once, then follow
+            model_complexity=config.pose_model_complexity,
+            smooth_landmarks=True,
+            min_detection_confidence=config.min_detection_confidence,
+            min_tracking_confidence=config.min_tracking_confidence,
+        )
+        self._hands = (
+            mp.solutions.hands.Hands(
+                static_image_mode=False,
+                max_num_hands=config.max_hands,
+                model_complexity=config.hand_model_complexity,
+                min_detection_confidence=config.min_detection_confidence,
+                min_tracking_confidence=config.min_tracking_confidence,
+            )
+            if config.hands
+            else None
+        )
+
+    def process(self, frame: Frame) -> Observation:
+        """Run pose and hands on one frame. A MediaPipe failure is logged, counted and gives an
+        empty observation, so one bad frame never stops the show."""
+        started = time.perf_counter()
+        rgb = self._inference_image(frame.image_bgr)
+        try:
+            pose = self._run_pose(rgb, frame.mirrored)
+            hands = self._run_hands(rgb, pose, frame.mirrored)
+        except Exception:  # MediaPipe raises plain RuntimeError/ValueError on bad input
+            self.errors += 1
+            log.exception("perception failed on frame %d; using an empty observation", frame.index)
+            pose, hands = np.zeros((0, 4), np.float32), ()
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        return Observation(frame.index, frame.timestamp_s, frame.wall_s, pose, hands, elapsed_ms)
+
+    def _inference_image(self, image_bgr: np.ndarray) -> np.ndarray:
+        height, width = image_bgr.shape[:2]
+        target = self.config.input_width
+        if target and target != width:
+            size = (target, max(1, round(height * target / width)))
+            interpolation = cv2.INTER_AREA if target < width else cv2.INTER_LINEAR
+            image_bgr = cv2.resize(image_bgr, size, interpolation=interpolation)
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        rgb.flags.writeable = False  # lets MediaPipe take the buffer without a copy
+        return rgb
+
+    def _run_pose(self, rgb: np.ndarray, mirrored: bool) -> np.ndarray:
+        result = self._pose.process(rgb)
+        if result.pose_landmarks is None:
+            return np.zeros((0, 4), np.float32)
+        points = result.pose_landmarks.landmark
+        pose = np.array([(p.x, p.y, p.z, p.visibility) for p in points], np.float32)  # (33, 4)
+        # Pose names sides as seen in an unmirrored camera image; in a mirrored one its "left"
+        # is the visitor's right, so swap the pairs to keep LEFT_* the visitor's own left.
+        return pose[MIRRORED_POSE_ORDER] if mirrored else pose
+
+    def _run_hands(self, rgb: np.ndarray, pose: np.ndarray, mirrored: bool) -> tuple[Hand, ...]:
+        if self._hands is None:
+            return ()
+        result = self._hands.process(rgb)
+        if not result.multi_hand_landmarks:
+            return ()
+        landmarks = [
+            np.array([(p.x, p.y, p.z) for p in hand.landmark], np.float32)  # (21, 3)
+            for hand in result.multi_hand_landmarks
+        ]
+        labels = [(h.classification[0].label, h.classification[0].score) for h in result.multi_handedness]
+        sides = assign_sides(landmarks, [label for label, _ in labels], pose, mirrored)
+        return tuple(Hand(points, side, float(score)) for points, side, (_, score) in zip(landmarks, sides, labels))
+
+    def close(self) -> None:
+        self._pose.close()
+        if self._hands is not None:
+            self._hands.close()
+
+
+def assign_sides(hands: list[np.ndarray], labels: list[str], pose: np.ndarray, mirrored: bool) -> list[Side]:
+    """Decide which of the visitor's hands each detected hand is.
+
+    With a pose (sides already the visitor's own), each hand goes to the nearer pose wrist (two
+    hands: the pairing with the smaller total distance). Without one, MediaPipe's handedness
+    label is used; it assumes a mirrored (selfie) image, so it is swapped for an unmirrored one.
+    """
+    if pose.shape[0] == 0:
+        own_left = "Left" if mirrored else "Right"
+        return [Side.LEFT if label == own_left else Side.RIGHT for label in labels]
+    left_wrist = pose[PoseLandmark.LEFT_WRIST, :2]
+    right_wrist = pose[PoseLandmark.RIGHT_WRIST, :2]
+
+    def cost(hand: np.ndarray, side: Side) -> float:
+        target = left_wrist if side is Side.LEFT else right_wrist
+        return float(np.linalg.norm(hand[HandLandmark.WRIST, :2] - target))
+
+    if len(hands) == 1:
+        return [min((Side.LEFT, Side.RIGHT), key=lambda side: cost(hands[0], side))]
+    straight = cost(hands[0], Side.LEFT) + cost(hands[1], Side.RIGHT)
+    crossed = cost(hands[0], Side.RIGHT) + cost(hands[1], Side.LEFT)
+    return [Side.LEFT, Side.RIGHT] if straight <= crossed else [Side.RIGHT, Side.LEFT]
+
+
+class PerceptionSchedule(Protocol):
+    errors: int
+    dropped: int
+
+    def submit(self, frame: Frame) -> None: ...
+
+    def poll(self) -> Observation | None: ...
+
+    def wait(self) -> Observation | None: ...
+
+    def close(self) -> None: ...
+
+
+class InlinePerception:
+    """Runs MediaPipe in the render loop's thread: ``submit`` does the work."""
+
+    def __init__(self, perceiver: Perceiver) -> None:
+        self.perceiver = perceiver
+        self.dropped = 0
+        self._result: Observation | None = None
+
+    @property
+    def errors(self) -> int:
+        return self.perceiver.errors
+
+    def submit(self, frame: Frame) -> None:
+        self._result = self.perceiver.process(frame)
+
+    def poll(self) -> Observation | None:
+        result, self._result = self._result, None
+        return result
+
+    def wait(self) -> Observation | None:
+        return self.poll()
+
+    def close(self) -> None:
+        self.perceiver.close()
+
+
+class ThreadedPerception:
+    """Runs MediaPipe on its own thread. Frames and observations pass through newest-wins slots:
+    if perception falls behind, the older waiting frame is dropped (and counted), never queued."""
+
+    def __init__(self, perceiver: Perceiver) -> None:
+        self.perceiver = perceiver
+        self._inbox: NewestSlot[Frame] = NewestSlot()
+        self._outbox: NewestSlot[Observation] = NewestSlot()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="perception", daemon=True)
+        self._thread.start()
+
+    @property
+    def errors(self) -> int:
+        return self.perceiver.errors
+
+    @property
+    def dropped(self) -> int:
+        return self._inbox.overwritten
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            frame = self._inbox.take(timeout_s=0.1)
+            if frame is not None:
+                self._outbox.put(self.perceiver.process(frame))
+
+    def submit(self, frame: Frame) -> None:
+        self._inbox.put(frame)
+
+    def poll(self) -> Observation | None:
+        return self._outbox.take(timeout_s=0.0)
+
+    def wait(self) -> Observation | None:
+        """Block until the observation of the last submitted frame is ready (lockstep replay)."""
+        while not self._stop.is_set():
+            observation = self._outbox.take(timeout_s=0.5)
+            if observation is not None:
+                return observation
+            if not self._thread.is_alive():
+                return None
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.perceiver.close()
+
+
+def build_perception(config: PerceptionConfig) -> PerceptionSchedule:
+    """The schedule named by ``config.schedule`` around a new Perceiver."""
+    perceiver = Perceiver(config)
+    if config.schedule == "threaded":
+        return ThreadedPerception(perceiver)
+    return InlinePerception(perceiver)

@@ -1,0 +1,101 @@
+"""Telemetry: per-stage times, end-to-end latency, frame rate, counters, and the run's stats.
+
+Every sample window is bounded (the newest ``WINDOW`` samples), so weeks of uptime never grow
+memory. The stats also carry digests of what the run produced (landmarks, latents, output frames),
+which do not depend on wall time: two replays of the same clip must give the same digests.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from installation.contracts import Observation
+
+WINDOW = 20_000
+STAGES = ("capture", "perception", "tracking", "scene", "generate", "display")
+
+
+@dataclass
+class Telemetry:
+    rendered_frames: int = 0
+    frames: int = 0  # source frames that went through perception
+    frames_with_pose: int = 0
+    frames_with_hands: int = 0
+    errors: collections.Counter = field(default_factory=collections.Counter)
+    _stage_ms: dict[str, collections.deque] = field(default_factory=dict)
+    _latency_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=WINDOW))
+    _first_wall: float | None = None
+    _last_wall: float | None = None
+    _landmarks: Any = field(default_factory=hashlib.sha256)
+    _latents: Any = field(default_factory=hashlib.sha256)
+    _outputs: Any = field(default_factory=hashlib.sha256)
+
+    def stage(self, name: str, milliseconds: float) -> None:
+        self._stage_ms.setdefault(name, collections.deque(maxlen=WINDOW)).append(milliseconds)
+
+    def observed(self, observation: Observation) -> None:
+        self.frames += 1
+        self.frames_with_pose += observation.has_pose
+        self.frames_with_hands += bool(observation.hands)
+        self._landmarks.update(np.int64(observation.frame_index).tobytes())
+        self._landmarks.update(np.ascontiguousarray(observation.pose).tobytes())
+        for hand in observation.hands:
+            self._landmarks.update(hand.side.value.encode() + np.ascontiguousarray(hand.landmarks).tobytes())
+
+    def rendered(self, wall_now: float, latent: np.ndarray, image: np.ndarray, latency_ms: float | None) -> None:
+        self.rendered_frames += 1
+        if self._first_wall is None:
+            self._first_wall = wall_now
+        self._last_wall = wall_now
+        if latency_ms is not None:
+            self._latency_ms.append(latency_ms)
+        self._latents.update(np.ascontiguousarray(latent, np.float32).tobytes())
+        self._outputs.update(np.ascontiguousarray(image).tobytes())
+
+    def recent_ms(self, name: str) -> float:
+        """The latest sample of a stage (or 'latency'), 0 if none yet; for the overlay."""
+        samples = self._latency_ms if name == "latency" else self._stage_ms.get(name, ())
+        return float(samples[-1]) if samples else 0.0
+
+    @property
+    def render_fps(self) -> float:
+        if self._first_wall is None or self._last_wall is None or self.rendered_frames < 2:
+            return 0.0
+        span = self._last_wall - self._first_wall
+        return (self.rendered_frames - 1) / span if span > 0 else 0.0
+
+    def summary(self, dropped_frames: int) -> dict:
+        """The run's statistics as a JSON-ready dict (the ``--stats`` file)."""
+        return {
+            "frames": self.frames,
+            "rendered_frames": self.rendered_frames,
+            "frames_with_pose": self.frames_with_pose,
+            "frames_with_hands": self.frames_with_hands,
+            "dropped_frames": dropped_frames,
+            "errors": dict(sorted(self.errors.items())),
+            "render_fps": round(self.render_fps, 3),
+            "latency_ms": percentiles(self._latency_ms),
+            "stages_ms": {name: percentiles(self._stage_ms.get(name, ())) for name in STAGES},
+            "digests": {
+                "landmarks_sha256": self._landmarks.hexdigest(),
+                "latents_sha256": self._latents.hexdigest(),
+                "frames_sha256": self._outputs.hexdigest(),
+            },
+        }
+
+
+def percentiles(samples) -> dict[str, float]:
+    """p50 and p95 of a sequence of milliseconds (zeros when empty)."""
+    if len(samples) == 0:
+        return {"p50": 0.0, "p95": 0.0, "count": 0}
+    values = np.asarray(samples, np.float64)
+    return {
+        "p50": round(float(np.percentile(values, 50)), 3),
+        "p95": round(float(np.percentile(values, 95)), 3),
+        "count": int(values.size),
+    }

@@ -1,0 +1,85 @@
+"""The command line as a person uses it: `python main.py` with no camera, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def main_py(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy")
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "main.py"), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_no_camera_falls_back_to_the_demo_clip_and_runs(tmp_path):
+    stats_path = tmp_path / "stats.json"
+    result = main_py("--headless", "--frames", "15", "--stats", str(stats_path))
+    assert result.returncode == 0, result.stderr
+    fallback = [line for line in result.stderr.splitlines() if "demo clip" in line]
+    assert len(fallback) == 1
+    assert "camera 0 could not be opened" in fallback[0]
+    assert "Traceback" not in result.stderr
+    stats = json.loads(stats_path.read_text())
+    assert stats["rendered_frames"] == 15
+    assert stats["source"] == "video demo_asl.mp4"
+    assert stats["frames_with_pose"] >= 14  # a real person is in the demo clip
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[perception]\npose_model_complexity = 5\n", "perception.pose_model_complexity = 5: expected an integer in 0..2"),
+        ("[display]\nwidht = 800\n", "unknown key 'display.widht'"),
+        ("[generator]\nlatent_dim = 'big'\n", "generator.latent_dim = 'big': expected an integer"),
+    ],
+)
+def test_bad_config_stops_start_up_with_one_message(tmp_path, toml, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(toml)
+    error = one_line_error(main_py("--config", str(config), "--headless", "--frames", "1"))
+    assert message in error and "bad.toml" in error
+
+
+def test_missing_video_file(tmp_path):
+    error = one_line_error(main_py("--source", str(tmp_path / "missing.mp4"), "--headless"))
+    assert error == f"error: video file not found: {tmp_path / 'missing.mp4'}"
+
+
+def test_unreadable_video_file(tmp_path):
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(os.urandom(4096))
+    error = one_line_error(main_py("--source", str(broken), "--headless"))
+    assert error == f"error: cannot read video: {broken} (OpenCV could not decode it)"
+
+
+def test_unknown_camera():
+    error = one_line_error(main_py("--source", "camera:57", "--headless", "--frames", "1"))
+    assert error.startswith("error: camera 57 could not be opened")
+
+
+def test_unknown_scene():
+    error = one_line_error(main_py("--scene", "nope", "--headless", "--frames", "1"))
+    assert "unknown scene 'nope'" in error
+
+
+def test_bad_arguments_are_refused_by_the_parser():
+    result = main_py("--frames", "zero")
+    assert result.returncode == 2 and "expected a positive whole number" in result.stderr

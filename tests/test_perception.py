@@ -1,0 +1,93 @@
+"""Perception on real photos: landmarks found, sides that are the visitor's own, nobody = empty."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from installation.config import PerceptionConfig
+from installation.contracts import Frame, PoseLandmark, Side
+from installation.perception import InlinePerception, Perceiver, ThreadedPerception, assign_sides
+
+
+@pytest.fixture(scope="module")
+def perceiver():
+    instance = Perceiver(PerceptionConfig())
+    yield instance
+    instance.close()
+
+
+def frame_of(path, mirrored: bool = False, index: int = 0) -> Frame:
+    image = cv2.imread(str(path))
+    return Frame(index, index / 30, 0.0, cv2.flip(image, 1) if mirrored else image, mirrored)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_pose_sides_are_the_visitors_own_whether_or_not_the_image_is_mirrored(media, mirrored):
+    # a fresh perceiver per image: tracking mode must not carry a person across unrelated images
+    perceiver = Perceiver(PerceptionConfig())
+    observation = perceiver.process(frame_of(media / "images" / "pose" / "tfjs_pose.jpg", mirrored))
+    perceiver.close()
+    assert observation.has_pose
+    left_x = observation.pose[PoseLandmark.LEFT_SHOULDER, 0]
+    right_x = observation.pose[PoseLandmark.RIGHT_SHOULDER, 0]
+    # facing the camera, the visitor's left shoulder is on the image's right unless mirrored
+    assert (left_x < right_x) if mirrored else (left_x > right_x)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_each_hand_is_given_the_side_of_the_nearer_pose_wrist(media, mirrored):
+    perceiver = Perceiver(PerceptionConfig())
+    observation = perceiver.process(frame_of(media / "images" / "pose" / "mpsamples_pose_test_image.jpg", mirrored))
+    perceiver.close()
+    assert observation.has_pose and len(observation.hands) == 2
+    for hand in observation.hands:
+        wrist = PoseLandmark.LEFT_WRIST if hand.side is Side.LEFT else PoseLandmark.RIGHT_WRIST
+        other = PoseLandmark.RIGHT_WRIST if hand.side is Side.LEFT else PoseLandmark.LEFT_WRIST
+        near = np.linalg.norm(hand.landmarks[0, :2] - observation.pose[wrist, :2])
+        far = np.linalg.norm(hand.landmarks[0, :2] - observation.pose[other, :2])
+        assert near < far
+    assert {hand.side for hand in observation.hands} == {Side.LEFT, Side.RIGHT}
+
+
+def test_without_a_pose_handedness_labels_are_used_and_swapped_for_unmirrored_images():
+    hands = [np.zeros((21, 3), np.float32)]
+    empty_pose = np.zeros((0, 4), np.float32)
+    assert assign_sides(hands, ["Left"], empty_pose, mirrored=True) == [Side.LEFT]
+    assert assign_sides(hands, ["Left"], empty_pose, mirrored=False) == [Side.RIGHT]
+
+
+def test_nobody_there_is_an_empty_observation_not_none(perceiver, media):
+    capture = cv2.VideoCapture(str(media / "video" / "opencv_tree_nobody.avi"))
+    ok, image = capture.read()
+    observation = perceiver.process(Frame(0, 0.0, 0.0, image))
+    assert observation is not None and observation.is_empty
+    assert observation.pose.shape == (0, 4) and observation.hands == ()
+
+
+def test_inference_size_is_independent_of_the_camera_size(media):
+    path = media / "images" / "hands" / "tfjs_hands.jpg"
+    results = []
+    for width in (320, 960):
+        perceiver = Perceiver(PerceptionConfig(input_width=width))
+        results.append(perceiver.process(frame_of(path)))
+        perceiver.close()
+    small, large = results
+    assert len(small.hands) == len(large.hands) == 2
+    # normalised coordinates: the same wrists within 2% of the image, whatever the inference size
+    for a, b in zip(sorted(h.landmarks[0, 0] for h in small.hands), sorted(h.landmarks[0, 0] for h in large.hands)):
+        assert abs(a - b) < 0.02
+
+
+def test_threaded_schedule_returns_the_same_observation_as_inline(media):
+    frame = frame_of(media / "images" / "pose" / "tfjs_pose.jpg")
+    inline = InlinePerception(Perceiver(PerceptionConfig()))
+    threaded = ThreadedPerception(Perceiver(PerceptionConfig()))
+    inline.submit(frame)
+    threaded.submit(frame)
+    a, b = inline.wait(), threaded.wait()
+    inline.close()
+    threaded.close()
+    assert np.array_equal(a.pose, b.pose)
+    assert threaded.poll() is None
