@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -54,27 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _silence_native_stderr() -> None:
-    """MediaPipe's and OpenCV's C++ code writes log lines straight to file descriptor 2. Send
-    that descriptor to /dev/null and keep Python's own stderr (our logging, errors) on the
-    terminal, so the user sees our one-line messages and not the native chatter (-v keeps both)."""
-    try:
-        terminal = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        return
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     if not args.verbose:
-        _silence_native_stderr()
+        from installation.native_logs import silence_native_stderr
+
+        silence_native_stderr()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="installation: %(message)s")
 
     from installation.app import RunOptions, run  # heavy imports after the arguments are checked

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from installation.clock import FixedStepClock, MonotonicClock
 from installation.config import Config, load_config, override
-from installation.display import DisplayError, HeadlessDisplay, WindowDisplay, open_sink
+from installation.display import Display, DisplayError, HeadlessDisplay, WindowDisplay, open_sink
 from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
@@ -27,6 +27,7 @@ from installation.sources import (
     spec_from_config,
 )
 from scenes import load_scene
+from scenes.base import Scene
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,6 @@ def run(options: RunOptions) -> dict:
     config = configure(options)
     scene = load_scene(config.scene.name)  # fail on a bad scene name before opening anything
     generator = GeneratorHost(config.generator)
-    scene.setup(generator.latent_dim, config.generator.seed)
     live_clock = MonotonicClock()  # one origin for camera timestamps and the loop's time
     source, replayable = _open_source(config, options, live_clock)
     lockstep = options.headless and replayable and not options.realtime
@@ -85,16 +85,7 @@ def run(options: RunOptions) -> dict:
     if not lockstep and replayable:
         source = RealtimePlayback(source, live_clock)
     try:
-        display = _open_display(config, options, lockstep)
-        stages = Stages(
-            source=source,
-            perception=build_perception(config.perception),
-            smoother=BodySmoother(config.smoothing),
-            features=FeatureExtractor(image_aspect=source.frame_size[0] / source.frame_size[1]),
-            scene=scene,
-            generator=generator,
-            display=display,
-        )
+        stages = build_stages(config, source, _open_display(config, options, lockstep), scene, generator)
     except BaseException:
         source.close()
         raise
@@ -107,6 +98,25 @@ def run(options: RunOptions) -> dict:
     if options.stats is not None:
         options.stats.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return stats
+
+
+def build_stages(config: Config, source: Source, display: Display, scene: Scene | None = None,
+                 generator: GeneratorHost | None = None) -> Stages:
+    """The loop's stages around an open source and display (the scene and generator are built
+    from the configuration unless given)."""
+    scene = scene if scene is not None else load_scene(config.scene.name)
+    generator = generator if generator is not None else GeneratorHost(config.generator)
+    scene.setup(generator.latent_dim, config.generator.seed)
+    width, height = source.frame_size
+    return Stages(
+        source=source,
+        perception=build_perception(config.perception),
+        smoother=BodySmoother(config.smoothing),
+        features=FeatureExtractor(image_aspect=width / height),
+        scene=scene,
+        generator=generator,
+        display=display,
+    )
 
 
 def _open_source(config: Config, options: RunOptions, clock: MonotonicClock) -> tuple[Source, bool]:
@@ -127,7 +137,7 @@ def _open_source(config: Config, options: RunOptions, clock: MonotonicClock) -> 
     return open_source(demo, looping, clock), True
 
 
-def _open_display(config: Config, options: RunOptions, lockstep: bool):
+def _open_display(config: Config, options: RunOptions, lockstep: bool) -> Display:
     size = options.size or (config.headless.width, config.headless.height)
     if options.headless:
         sink = open_sink(options.out, size, config.headless.video_fps)

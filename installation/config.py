@@ -43,7 +43,7 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class PerceptionConfig:
-    schedule: str = field(default="inline", metadata=_choices("inline", "threaded"))
+    schedule: str = field(default="threaded", metadata=_choices("inline", "threaded"))
     pose_model_complexity: int = field(default=1, metadata=_range(0, 2))
     hands: bool = True
     max_hands: int = field(default=2, metadata=_range(1, 2))

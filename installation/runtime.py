@@ -67,11 +67,15 @@ class Runtime:
         self._body = TrackedBody.nobody(0.0)
         self._next_status = wall_s() + STATUS_INTERVAL_S
 
-    def run(self, max_frames: int | None = None) -> dict:
-        """Render until the media ends, the user quits, or ``max_frames`` frames; returns stats."""
+    def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
+        """Render until the media ends, the user quits, ``max_frames`` frames are shown or
+        ``max_wall_s`` seconds have passed; returns the stats."""
         self.stages.generator.warm_up()  # the first shown frame is never a slow or black one
+        deadline = None if max_wall_s is None else wall_s() + max_wall_s
         try:
             while self.running and (max_frames is None or self.telemetry.rendered_frames < max_frames):
+                if deadline is not None and wall_s() >= deadline:
+                    break
                 self.step()
         finally:
             self.close()

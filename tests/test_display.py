@@ -1,0 +1,118 @@
+"""Display back-ends: the window's keys, full screen, fitting the picture, and the PNG/MP4 sinks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pygame
+import pytest
+
+from installation.config import DisplayConfig
+from installation.contracts import TrackedBody
+from installation.display import (
+    Command,
+    Compositor,
+    DisplayError,
+    HeadlessDisplay,
+    Mp4Sink,
+    PngFolderSink,
+    WindowDisplay,
+)
+from installation.overlay import Hud
+
+
+def gradient(size: int = 64) -> np.ndarray:
+    ramp = np.linspace(0, 255, size, dtype=np.uint8)
+    image = np.zeros((size, size, 3), np.uint8)
+    image[..., 0] = ramp[None, :]  # red grows to the right
+    image[..., 1] = ramp[:, None]  # green grows downwards
+    return image
+
+
+def pixels(surface: pygame.Surface) -> np.ndarray:
+    width, height = surface.get_size()
+    return np.frombuffer(pygame.image.tobytes(surface, "RGB"), np.uint8).reshape(height, width, 3)
+
+
+def test_cover_fills_the_output_and_crops_the_long_side():
+    out = pixels(Compositor((200, 100), "cover").compose(gradient(), None))
+    assert out.shape == (100, 200, 3)
+    assert out[0, 100, 1] > 40  # the top rows of the square were cropped away (green > 0 at top)
+    assert out[50, 0, 0] < 10 and out[50, -1, 0] > 245  # full width kept
+
+
+def test_contain_letterboxes():
+    out = pixels(Compositor((200, 100), "contain").compose(gradient(), None))
+    assert out[:, :40].max() == 0 and out[:, -40:].max() == 0  # black bars left and right
+    assert out[50, 100].max() > 0
+
+
+def hud() -> Hud:
+    body = TrackedBody.nobody(0.0)
+    camera = np.full((120, 160, 3), 90, np.uint8)
+    return Hud(camera, body, fps=30.0, latency_ms=80.0, stage_ms={"perception": 40.0}, source="test")
+
+
+def test_overlay_draws_an_inset_and_text():
+    plain = pixels(Compositor((320, 180), "cover").compose(gradient(), None)).copy()
+    with_hud = pixels(Compositor((320, 180), "cover").compose(gradient(), hud()))
+    changed = np.any(plain != with_hud, axis=2)
+    assert changed[-40:, :40].any()  # the camera inset, bottom left
+    assert changed[:20, :100].any()  # the text, top left
+
+
+@pytest.fixture
+def window():
+    display = WindowDisplay(DisplayConfig(width=320, height=180, target_fps=500), fullscreen=False)
+    yield display
+    display.close()
+
+
+def press(key: int) -> None:
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
+
+
+def test_window_keys(window):
+    assert window.show(gradient(), None) == []
+    press(pygame.K_h)
+    assert window.show(gradient(), None) == [Command.TOGGLE_OVERLAY]
+    press(pygame.K_ESCAPE)
+    assert window.show(gradient(), hud()) == [Command.QUIT]
+    press(pygame.K_f)
+    window.show(gradient(), None)
+    assert window.fullscreen and not pygame.mouse.get_visible()
+    press(pygame.K_f)
+    window.show(gradient(), None)
+    assert not window.fullscreen
+
+
+def test_kiosk_ignores_escape():
+    display = WindowDisplay(DisplayConfig(width=320, height=180, quit_key=False, target_fps=500), fullscreen=True)
+    press(pygame.K_ESCAPE)
+    assert display.show(gradient(), None) == []
+    assert not pygame.mouse.get_visible()
+    display.close()
+
+
+def test_window_shows_the_composed_frame(window, tmp_path):
+    window.show(gradient(), None)
+    window.screenshot(tmp_path / "shot.png")
+    shot = pygame.image.load(str(tmp_path / "shot.png"))
+    assert shot.get_size() == (320, 180)
+
+
+def test_headless_png_sink_writes_numbered_frames(tmp_path):
+    display = HeadlessDisplay((64, 36), "cover", PngFolderSink(tmp_path / "frames"))
+    for _ in range(3):
+        display.show(gradient(), None)
+    display.close()
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
+        "frame_000000.png", "frame_000001.png", "frame_000002.png"]
+
+
+def test_unwritable_outputs_are_clear_errors(tmp_path):
+    with pytest.raises(DisplayError, match="output folder does not exist"):
+        Mp4Sink(tmp_path / "missing" / "x.mp4", (64, 36), 30.0)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(DisplayError, match="cannot create output folder"):
+        PngFolderSink(blocker / "frames")
