@@ -15,6 +15,7 @@ from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
 from installation.perception import build_perception
+from installation.report import TraceWriter
 from installation.runtime import Runtime, Stages
 from installation.smoothing import BodySmoother
 from installation.sources import (
@@ -91,7 +92,9 @@ def run(options: RunOptions) -> dict:
         raise
     log.info("running %s on %s (%s, %s perception)", config.scene.name, source.description,
              "replay" if lockstep else "live", config.perception.schedule)
-    runtime = Runtime(stages, clock, lockstep, overlay=config.display.overlay, trace_path=options.trace)
+    if options.trace is not None:
+        stages.listeners.append(TraceWriter(options.trace))
+    runtime = Runtime(stages, clock, lockstep, overlay=config.display.overlay)
     stats = runtime.run(max_frames=options.frames)
     stats["perception_schedule"] = config.perception.schedule
     stats["config"] = dataclasses.asdict(config)

@@ -2,12 +2,12 @@
 headless one that writes the very same composed frames to PNG files, an MP4, or nowhere.
 
 Both compose a frame the same way (``Compositor``): the generated image scaled to the output
-(cover, contain or stretch) and, when on, the overlay. ``show`` returns the user's commands.
+(cover, contain or stretch) and, when on, the overlay. ``show`` returns the user's commands
+(keys), which the loop applies like any other ``ControlCommand``.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import time
@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 
 from installation.config import DisplayConfig  # noqa: E402
+from installation.control import ControlCommand  # noqa: E402
 from installation.errors import InstallationError  # noqa: E402
 from installation.overlay import Hud, OverlayPainter  # noqa: E402
 
@@ -31,13 +32,12 @@ class DisplayError(InstallationError):
     """No window can be opened, or an output file cannot be written."""
 
 
-class Command(enum.Enum):
-    QUIT = "quit"
-    TOGGLE_OVERLAY = "toggle_overlay"
+QUIT = ControlCommand("quit", origin="key")
+TOGGLE_OVERLAY = ControlCommand("overlay", ("toggle",), origin="key")
 
 
 class Display(Protocol):
-    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[Command]: ...
+    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[ControlCommand]: ...
 
     def close(self) -> None: ...
 
@@ -109,7 +109,7 @@ class WindowDisplay:
         size = (self.config.width, self.config.height)
         return pygame.display.set_mode(size, pygame.RESIZABLE, display=self.config.display_index)
 
-    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[Command]:
+    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[ControlCommand]:
         commands = self._handle_events()
         self.compositor.resize(self._screen.get_size())
         self._screen.blit(self.compositor.compose(image_rgb, hud), (0, 0))
@@ -117,16 +117,16 @@ class WindowDisplay:
         self._pace.tick(self.config.target_fps)
         return commands
 
-    def _handle_events(self) -> list[Command]:
+    def _handle_events(self) -> list[ControlCommand]:
         commands = []
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
-                commands.append(Command.QUIT)
+                commands.append(QUIT)
             elif event.type == pygame.KEYDOWN:
                 if event.key == pygame.K_ESCAPE and self.config.quit_key:
-                    commands.append(Command.QUIT)
+                    commands.append(QUIT)
                 elif event.key == pygame.K_h:
-                    commands.append(Command.TOGGLE_OVERLAY)
+                    commands.append(TOGGLE_OVERLAY)
                 elif event.key == pygame.K_f:
                     self._screen = self._open(not self.fullscreen)
         return commands
@@ -211,7 +211,7 @@ class HeadlessDisplay:
         self._period = 1.0 / pace_fps if pace_fps else 0.0
         self._next = time.perf_counter()
 
-    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[Command]:
+    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[ControlCommand]:
         surface = self.compositor.compose(image_rgb, hud)
         if not isinstance(self.sink, NullSink):
             width, height = surface.get_size()

@@ -12,21 +12,21 @@ Two ways to drive it, same code:
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from installation.clock import wall_s
-from installation.contracts import Frame, LatentState, Observation, TrackedBody
-from installation.display import Command, Display
+from installation.contracts import Frame, LatentState, TrackedBody
+from installation.control import CommandInbox, ControlCommand
+from installation.display import Display
 from installation.features import FeatureExtractor, Features
 from installation.generator import GeneratorHost
 from installation.overlay import Hud
 from installation.perception import PerceptionSchedule
+from installation.report import FrameListener, FrameReport
 from installation.smoothing import BodySmoother
 from installation.sources import Source
 from installation.telemetry import STAGES, Telemetry
@@ -52,18 +52,29 @@ class Stages:
     scene: Scene
     generator: GeneratorHost
     display: Display
+    listeners: list[FrameListener] = field(default_factory=list)  # trace file, OSC out, recorder
+
+
+@dataclass
+class ShowState:
+    """What an operator can switch at a frame boundary (keys now; OSC later)."""
+
+    overlay: bool = False
+    blackout: bool = False  # show black, keep perceiving
+    freeze: bool = False  # hold the current picture and latent
 
 
 class Runtime:
-    def __init__(self, stages: Stages, clock: Clock, lockstep: bool, overlay: bool = False,
-                 trace_path: Path | None = None) -> None:
-        self.stages, self.clock, self.lockstep, self.overlay = stages, clock, lockstep, overlay
+    def __init__(self, stages: Stages, clock: Clock, lockstep: bool, overlay: bool = False) -> None:
+        self.stages, self.clock, self.lockstep = stages, clock, lockstep
+        self.show = ShowState(overlay=overlay)
+        self.inbox = CommandInbox()
         self.telemetry = Telemetry()
         self.running = True
-        self._trace: IO[str] | None = trace_path.open("w", encoding="utf-8") if trace_path else None
         self._last_t: float | None = None
         self._last_state: LatentState | None = None
         self._last_frame: Frame | None = None
+        self._last_image: np.ndarray | None = None
         self._body = TrackedBody.nobody(0.0)
         self._next_status = wall_s() + STATUS_INTERVAL_S
 
@@ -82,7 +93,12 @@ class Runtime:
         return self.summary()
 
     def step(self) -> None:
-        """One tick: take a frame, perceive, track, map, generate, show."""
+        """One tick: apply commands, take a frame, perceive, track, map, generate, show."""
+        for command in self.inbox.drain():  # frame boundary: nothing changes mid-frame
+            self.apply(command)
+        if not self.running:
+            return
+
         # capture
         started = wall_s()
         frame = self.stages.source.read() if self.lockstep else self.stages.source.latest()
@@ -109,23 +125,36 @@ class Runtime:
         features = self.stages.features.update(self._body)
         mark = self._timed("tracking", mark)
 
-        # scene -> latent
+        # scene -> latent (a frozen picture keeps its latent)
         dt = 0.0 if self._last_t is None else now - self._last_t
         self._last_t = now
-        state = self._scene_update(features, now, dt)
+        frozen = self.show.freeze and self._last_state is not None
+        state = self._last_state if frozen else self._scene_update(features, now, dt)
         mark = self._timed("scene", mark)
 
         # generate -> show
-        image = self.stages.generator.render(state)
+        image = self._picture(state)
         mark = self._timed("generate", mark)
-        commands = self.stages.display.show(image, self._hud() if self.overlay else None)
+        commands = self.stages.display.show(image, self._hud() if self.show.overlay else None)
         done = self._timed("display", mark)
 
         latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
         self.telemetry.rendered(done, state.z, image, latency)
-        self._write_trace(now, observation, features, state)
-        self._apply(commands)
+        report = FrameReport(now, observation, self._body, features, state, self.stages.scene.name)
+        for listener in self.stages.listeners:
+            listener.on_frame(report)
+        for command in commands:
+            self.apply(command)
         self._log_status(done)
+
+    def _picture(self, state: LatentState) -> np.ndarray:
+        if self.show.freeze and self._last_image is not None:
+            return self._last_image
+        if self.show.blackout:
+            size = self.stages.generator.resolution
+            return np.zeros((size, size, 3), np.uint8)
+        self._last_image = self.stages.generator.render(state)
+        return self._last_image
 
     def _advance_time(self, frame: Frame | None) -> float:
         if self.lockstep and frame is not None:
@@ -159,28 +188,17 @@ class Runtime:
             source=self.stages.source.description,
         )
 
-    def _apply(self, commands: list[Command]) -> None:
-        for command in commands:
-            if command is Command.QUIT:
-                self.running = False
-            elif command is Command.TOGGLE_OVERLAY:
-                self.overlay = not self.overlay
-
-    def _write_trace(self, now: float, observation: Observation | None, features: Features, state: LatentState) -> None:
-        if self._trace is None:
-            return
-        record = {
-            "frame": observation.frame_index if observation is not None else None,
-            "t": round(now, 6),
-            "pose": np.round(observation.pose, 6).tolist() if observation is not None else None,
-            "hands": [
-                {"side": hand.side.value, "landmarks": np.round(hand.landmarks, 6).tolist()}
-                for hand in (observation.hands if observation is not None else ())
-            ],
-            "features": {name: round(value, 6) for name, value in features.as_dict().items()},
-            "z": np.round(state.z.astype(np.float64), 6).tolist(),
-        }
-        self._trace.write(json.dumps(record) + "\n")
+    def apply(self, command: ControlCommand) -> None:
+        """Carry out one command at a frame boundary. Unknown ones are logged and counted."""
+        if command.name == "quit":
+            self.running = False
+        elif command.name in ("overlay", "blackout", "freeze"):
+            current = getattr(self.show, command.name)
+            setattr(self.show, command.name, _switch(current, command.args[0] if command.args else "toggle"))
+            log.info("%s %s (%s)", command.name, "on" if getattr(self.show, command.name) else "off", command.origin)
+        else:
+            self.telemetry.errors["unknown_commands"] += 1
+            log.warning("unknown command %r from %s", command.name, command.origin or "?")
 
     def _log_status(self, now: float) -> None:
         if self.lockstep or now < self._next_status:
@@ -203,9 +221,18 @@ class Runtime:
         return stats
 
     def close(self) -> None:
-        if self._trace is not None:
-            self._trace.close()
-            self._trace = None
+        for listener in self.stages.listeners:
+            listener.close()
+        self.stages.listeners.clear()
         self.stages.perception.close()
         self.stages.source.close()
         self.stages.display.close()
+
+
+def _switch(current: bool, wanted: object) -> bool:
+    """``toggle``, on/off/true/false/1/0 as text, or a bool or number -> the new switch state."""
+    if wanted == "toggle":
+        return not current
+    if isinstance(wanted, str):
+        return wanted.strip().lower() in ("on", "true", "1", "yes")
+    return bool(wanted)

@@ -9,7 +9,8 @@ import pytest
 from installation.config import DisplayConfig
 from installation.contracts import TrackedBody
 from installation.display import (
-    Command,
+    QUIT,
+    TOGGLE_OVERLAY,
     Compositor,
     DisplayError,
     HeadlessDisplay,
@@ -74,9 +75,9 @@ def press(key: int) -> None:
 def test_window_keys(window):
     assert window.show(gradient(), None) == []
     press(pygame.K_h)
-    assert window.show(gradient(), None) == [Command.TOGGLE_OVERLAY]
+    assert window.show(gradient(), None) == [TOGGLE_OVERLAY]
     press(pygame.K_ESCAPE)
-    assert window.show(gradient(), hud()) == [Command.QUIT]
+    assert window.show(gradient(), hud()) == [QUIT]
     press(pygame.K_f)
     window.show(gradient(), None)
     assert window.fullscreen and not pygame.mouse.get_visible()

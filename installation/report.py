@@ -1,0 +1,71 @@
+"""What the loop tells the rest of the world after each rendered frame.
+
+Listeners (the ``--trace`` file today; OSC out and the session recorder plug in the same way)
+receive one ``FrameReport`` per rendered frame, in order, from the loop's thread.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from installation.contracts import LatentState, Observation, TrackedBody
+from installation.features import Features
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """One rendered frame: its time, what perception saw (if anything new), and what was drawn."""
+
+    t: float  # media time of this render (seconds)
+    observation: Observation | None  # the observation that arrived this tick, or None
+    body: TrackedBody
+    features: Features
+    state: LatentState
+    scene: str
+
+    @property
+    def frame_index(self) -> int | None:
+        """Index of the source frame behind the new observation, None when nothing new arrived."""
+        return self.observation.frame_index if self.observation is not None else None
+
+
+class FrameListener(Protocol):
+    def on_frame(self, report: FrameReport) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TraceWriter:
+    """``--trace``: landmarks, features and latent of every rendered frame as JSON lines.
+
+    Floats are rounded to 6 decimals; each line is flushed whole, so a killed run leaves a file
+    that is intact up to its last complete line.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("w", encoding="utf-8")
+
+    def on_frame(self, report: FrameReport) -> None:
+        observation = report.observation
+        record = {
+            "frame": report.frame_index,
+            "t": round(report.t, 6),
+            "pose": np.round(observation.pose, 6).tolist() if observation is not None else None,
+            "hands": [
+                {"side": hand.side.value, "landmarks": np.round(hand.landmarks, 6).tolist()}
+                for hand in (observation.hands if observation is not None else ())
+            ],
+            "features": {name: round(value, 6) for name, value in report.features.as_dict().items()},
+            "z": np.round(report.state.z.astype(np.float64), 6).tolist(),
+            "scene": report.scene,
+        }
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,24 @@
+"""The benchmark scripts keep working (their figures are read by people, not asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_loop_latency_benchmark_runs_and_writes_its_tables(tmp_path, media):
+    out = tmp_path / "loop.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "loop_latency.py"), "--seconds", "2", "--rounds", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results["schedules"]) == {"inline", "threaded", "naive"}
+    for row in results["schedules"].values():
+        assert row["render_fps"] > 0 and row["latency_p50_ms"] > 0
+    assert "| naive |" in out.with_suffix(".md").read_text()
