@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return int(text)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 
         silence_native_stderr()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="installation: %(message)s")
+
+    # SIGTERM (systemd, a supervisor) ends the run like Ctrl+C: the loop stops at a frame and
+    # closes its outputs. In a window SDL turns it into a quit event first.
+    signal.signal(signal.SIGTERM, _interrupt)
 
     from installation.app import RunOptions, run  # heavy imports after the arguments are checked
     from installation.errors import InstallationError

@@ -88,6 +88,8 @@ class Runtime:
                 if deadline is not None and wall_s() >= deadline:
                     break
                 self.step()
+        except KeyboardInterrupt:  # Ctrl+C or SIGTERM (see main.py): stop cleanly, keep the stats
+            log.info("interrupted after %d frames", self.telemetry.rendered_frames)
         finally:
             self.close()
         return self.summary()

@@ -123,3 +123,24 @@ def test_realtime_playback_delivers_the_newest_frame_and_counts_the_rest(media):
     assert first is not None and newest is not None
     assert newest.index - first.index >= 5
     assert playback.dropped >= 4
+
+
+def test_camera_grabber_keeps_the_newest_frame_and_reconnects(media, caplog):
+    # A video file stands in for the device: OpenCV opens both the same way. It decodes faster
+    # than a camera delivers, so the slot is overwritten constantly; at its end the "camera"
+    # stops delivering, which the grabber logs and answers by reopening it.
+    clip = media / "video" / "intel_asl" / "yes.mkv"
+    camera = CameraSource(str(clip), SourceConfig(mirror=False), MonotonicClock())
+    try:
+        first = camera.read()
+        deadline = time.time() + 10.0
+        while camera.reconnects < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        newest = camera.read()
+    finally:
+        camera.close()
+    assert first is not None and newest is not None
+    assert camera.reconnects >= 1
+    assert camera.dropped > 0  # frames nobody asked for were replaced, not queued
+    assert "stopped delivering frames" in caplog.text
+    assert camera.frame_size == (640, 480)
