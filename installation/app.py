@@ -17,6 +17,7 @@ from installation.generator import GeneratorHost
 from installation.perception import build_perception
 from installation.report import TraceWriter
 from installation.runtime import Runtime, Stages
+from installation.show import SceneSlot
 from installation.smoothing import BodySmoother
 from installation.sources import (
     DEMO_CLIP,
@@ -116,7 +117,7 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         perception=build_perception(config.perception),
         smoother=BodySmoother(config.smoothing),
         features=FeatureExtractor(image_aspect=width / height),
-        scene=scene,
+        scenes=SceneSlot(scene, generator.latent_dim, config.generator.seed),
         generator=generator,
         display=display,
     )

@@ -94,7 +94,8 @@ class FeatureLatentMapping:
         drift_when_present: float = 0.35,
         spring: SpringSettings = SpringSettings(),
     ) -> None:
-        self.directions = FeatureDirections(lows, highs, dim, seed, gain)
+        self.directions = FeatureDirections(lows, highs, dim, seed, 1.0)
+        self.gain = gain  # how far a feature at either end of its range pushes (latent units)
         self.drift = LatentDrift(dim, seed, drift_amplitude)
         self.spring = LatentSpring(dim, spring)
         self.spring.reset(self.drift.at(0.0))
@@ -103,7 +104,7 @@ class FeatureLatentMapping:
     def target(self, values: np.ndarray, presence: float, t: float) -> np.ndarray:
         """Where the latent heads: the drift, plus the body's push scaled by its presence."""
         drift_share = 1.0 - presence * (1.0 - self.drift_when_present)
-        return drift_share * self.drift.at(t) + presence * self.directions.offset(values)
+        return drift_share * self.drift.at(t) + presence * self.gain * self.directions.offset(values)
 
     def step(self, values: np.ndarray, presence: float, t: float, dt: float) -> np.ndarray:
         """Advance the spring toward the target; returns the latent (D,) float32."""

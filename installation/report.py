@@ -18,6 +18,19 @@ from installation.features import Features
 
 
 @dataclass(frozen=True)
+class RuntimeStatus:
+    """How the runtime is doing, as answered to ``/status``."""
+
+    fps: float
+    latency_ms: float
+    scene: str
+    presence: float
+    uptime_s: float
+    frames: int
+    errors: dict[str, int]
+
+
+@dataclass(frozen=True)
 class FrameReport:
     """One rendered frame: its time, what perception saw (if anything new), and what was drawn."""
 
@@ -27,6 +40,8 @@ class FrameReport:
     features: Features
     state: LatentState
     scene: str
+    beat_phase: float | None = None  # None while no tempo is known
+    status: RuntimeStatus | None = None
 
     @property
     def frame_index(self) -> int | None:

@@ -26,11 +26,12 @@ from installation.features import FeatureExtractor, Features
 from installation.generator import GeneratorHost
 from installation.overlay import Hud
 from installation.perception import PerceptionSchedule
-from installation.report import FrameListener, FrameReport
+from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
 from installation.telemetry import STAGES, Telemetry
-from scenes.base import Scene
+from installation.show import SceneSlot, ShowControl, ShowState
+from scenes.base import SceneInputs
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +50,10 @@ class Stages:
     perception: PerceptionSchedule
     smoother: BodySmoother
     features: FeatureExtractor
-    scene: Scene
+    scenes: SceneSlot  # the scene showing; show control can swap it
     generator: GeneratorHost
     display: Display
     listeners: list[FrameListener] = field(default_factory=list)  # trace file, OSC out, recorder
-
-
-@dataclass
-class ShowState:
-    """What an operator can switch at a frame boundary (keys now; OSC later)."""
-
-    overlay: bool = False
-    blackout: bool = False  # show black, keep perceiving
-    freeze: bool = False  # hold the current picture and latent
 
 
 class Runtime:
@@ -70,7 +62,9 @@ class Runtime:
         self.show = ShowState(overlay=overlay)
         self.inbox = CommandInbox()
         self.telemetry = Telemetry()
+        self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors)
         self.running = True
+        self._started_wall = wall_s()
         self._last_t: float | None = None
         self._last_state: LatentState | None = None
         self._last_frame: Frame | None = None
@@ -132,6 +126,9 @@ class Runtime:
         self._last_t = now
         frozen = self.show.freeze and self._last_state is not None
         state = self._last_state if frozen else self._scene_update(features, now, dt)
+        followed = self.show.followed_latent(now)
+        if followed is not None and not frozen:  # following another instance: its latent, our params
+            state = LatentState(followed, state.params)
         mark = self._timed("scene", mark)
 
         # generate -> show
@@ -142,7 +139,8 @@ class Runtime:
 
         latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
         self.telemetry.rendered(done, state.z, image, latency)
-        report = FrameReport(now, observation, self._body, features, state, self.stages.scene.name)
+        report = FrameReport(now, observation, self._body, features, state, self.stages.scenes.scene.name,
+                             self.show.beat_phase(now), self.status())
         for listener in self.stages.listeners:
             listener.on_frame(report)
         for command in commands:
@@ -169,12 +167,14 @@ class Runtime:
         return now
 
     def _scene_update(self, features: Features, now: float, dt: float) -> LatentState:
+        inputs = SceneInputs(features, now, dt, self.show.beat_phase(now), self.show.tempo_bpm, self.show.external)
+        scene = self.stages.scenes.scene
         try:
-            self._last_state = self.stages.scene.update(features, now, dt)
+            self._last_state = scene.update(inputs)
         except Exception:  # a scene is artist code: the show goes on with the last latent
             self.telemetry.errors["scene"] += 1
             if self.telemetry.errors["scene"] <= 3:
-                log.exception("scene %s raised; keeping the last latent", self.stages.scene.name)
+                log.exception("scene %s raised; keeping the last latent", scene.name)
             if self._last_state is None:
                 raise
         return self._last_state
@@ -194,13 +194,21 @@ class Runtime:
         """Carry out one command at a frame boundary. Unknown ones are logged and counted."""
         if command.name == "quit":
             self.running = False
-        elif command.name in ("overlay", "blackout", "freeze"):
-            current = getattr(self.show, command.name)
-            setattr(self.show, command.name, _switch(current, command.args[0] if command.args else "toggle"))
-            log.info("%s %s (%s)", command.name, "on" if getattr(self.show, command.name) else "off", command.origin)
-        else:
+        elif not self.control.apply(command, self.clock.now()):
             self.telemetry.errors["unknown_commands"] += 1
             log.warning("unknown command %r from %s", command.name, command.origin or "?")
+
+    def status(self) -> RuntimeStatus:
+        """A cheap snapshot for /status replies and health checks."""
+        return RuntimeStatus(
+            fps=self.telemetry.render_fps,
+            latency_ms=self.telemetry.recent_ms("latency"),
+            scene=self.stages.scenes.scene.name,
+            presence=self._body.pose_presence,
+            uptime_s=wall_s() - self._started_wall,
+            frames=self.telemetry.rendered_frames,
+            errors=dict(self.telemetry.errors),
+        )
 
     def _log_status(self, now: float) -> None:
         if self.lockstep or now < self._next_status:
@@ -230,11 +238,3 @@ class Runtime:
         self.stages.source.close()
         self.stages.display.close()
 
-
-def _switch(current: bool, wanted: object) -> bool:
-    """``toggle``, on/off/true/false/1/0 as text, or a bool or number -> the new switch state."""
-    if wanted == "toggle":
-        return not current
-    if isinstance(wanted, str):
-        return wanted.strip().lower() in ("on", "true", "1", "yes")
-    return bool(wanted)

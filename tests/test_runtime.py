@@ -94,16 +94,16 @@ def test_quit_command_stops_the_loop(media):
 
 def test_a_scene_that_raises_keeps_the_last_latent_and_is_counted(media):
     runtime, recorder, _ = runtime_on(media)
-    real_update = runtime.stages.scene.update
+    real_update = runtime.stages.scenes.scene.update
     calls = {"n": 0}
 
-    def flaky(features, t, dt):
+    def flaky(inputs):
         calls["n"] += 1
         if calls["n"] > 3:
             raise RuntimeError("artist bug")
-        return real_update(features, t, dt)
+        return real_update(inputs)
 
-    runtime.stages.scene.update = flaky
+    runtime.stages.scenes.scene.update = flaky
     stats = runtime.run(max_frames=6)
     assert stats["rendered_frames"] == 6 and stats["errors"]["scene"] == 3
     assert np.array_equal(recorder.reports[-1].state.z, recorder.reports[2].state.z)

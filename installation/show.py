@@ -1,0 +1,167 @@
+"""Show control: what an operator (keys, OSC) can change between two frames.
+
+``ShowControl.apply`` carries out one ``ControlCommand`` at a frame boundary: switches (overlay,
+blackout, freeze), the scene (set / next / previous, its parameters, its seed), the beat (tap and
+tempo), values from an outside model (Wekinator), and following another instance. Bad commands
+are logged (rate-limited) and counted, never raised: the show goes on.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from installation.control import ControlCommand
+from installation.errors import SceneError
+from scenes import available_scenes, load_scene
+from scenes.base import Scene
+
+log = logging.getLogger(__name__)
+
+FOLLOW_TIMEOUT_S = 1.0  # a follower goes back to its own scene when the leader falls silent
+SWITCHES = ("overlay", "blackout", "freeze")
+
+
+@dataclass
+class ShowState:
+    overlay: bool = False
+    blackout: bool = False  # show black, keep perceiving
+    freeze: bool = False  # hold the current picture and latent
+    tempo_bpm: float | None = None
+    beat_origin_s: float = 0.0  # media time of the last tapped beat
+    external: tuple[float, ...] = ()  # the latest /wek/outputs values
+    followed_z: np.ndarray | None = None  # the leader's latent, when following another instance
+    followed_at_s: float = -math.inf
+    followed_beat_phase: float | None = None
+
+    def beat_phase(self, t: float) -> float | None:
+        """Where ``t`` falls in the current beat, 0..1; None while no tempo is known."""
+        if self.followed_beat_phase is not None:
+            return self.followed_beat_phase
+        if not self.tempo_bpm:
+            return None
+        return ((t - self.beat_origin_s) * self.tempo_bpm / 60.0) % 1.0
+
+    def followed_latent(self, t: float) -> np.ndarray | None:
+        fresh = self.followed_z is not None and t - self.followed_at_s <= FOLLOW_TIMEOUT_S
+        return self.followed_z if fresh else None
+
+
+class SceneSlot:
+    """The scene that is showing, and how to swap it for another built for the same generator."""
+
+    def __init__(self, scene: Scene, latent_dim: int, seed: int) -> None:
+        self.scene, self.latent_dim, self.seed = scene, latent_dim, seed
+
+    def switch(self, name: str) -> None:
+        """Build and set up scene ``name``. Raises SceneError; the old scene stays on failure."""
+        scene = load_scene(name)
+        scene.setup(self.latent_dim, self.seed)
+        self.scene = scene
+
+    def step(self, offset: int) -> None:
+        names = available_scenes()
+        current = names.index(self.scene.name) if self.scene.name in names else 0
+        self.switch(names[(current + offset) % len(names)])
+
+    def reseed(self, seed: int) -> None:
+        params = dict(self.scene.params)
+        self.seed = seed
+        self.scene.setup(self.latent_dim, seed)
+        self.scene.params.update(params)
+
+
+@dataclass
+class ShowControl:
+    state: ShowState
+    scenes: SceneSlot
+    errors: collections.Counter = field(default_factory=collections.Counter)
+
+    def apply(self, command: ControlCommand, now: float) -> bool:
+        """Carry out ``command`` at media time ``now``. Returns False for a command it does not
+        know (the caller decides); a known command with bad arguments is logged and counted."""
+        handler = getattr(self, f"_do_{command.name}", None)
+        if handler is None:
+            return False
+        try:
+            handler(now, *command.args)
+        except (SceneError, ValueError, TypeError) as error:
+            self.errors["rejected_commands"] += 1
+            if self.errors["rejected_commands"] <= 20 or self.errors["rejected_commands"] % 1000 == 0:
+                log.warning("%s from %s rejected: %s", command.name, command.origin or "?", error)
+        return True
+
+    # switches
+    def _switch(self, name: str, wanted: object) -> None:
+        current = getattr(self.state, name)
+        setattr(self.state, name, _switch(current, wanted))
+        log.info("%s %s", name, "on" if getattr(self.state, name) else "off")
+
+    def _do_overlay(self, now: float, wanted: object = "toggle") -> None:
+        self._switch("overlay", wanted)
+
+    def _do_blackout(self, now: float, wanted: object = "toggle") -> None:
+        self._switch("blackout", wanted)
+
+    def _do_freeze(self, now: float, wanted: object = "toggle") -> None:
+        self._switch("freeze", wanted)
+
+    # scene
+    def _do_scene(self, now: float, action: str, name: str = "") -> None:
+        if action == "set":
+            self.scenes.switch(name)
+        elif action in ("next", "previous"):
+            self.scenes.step(1 if action == "next" else -1)
+        else:
+            raise ValueError(f"unknown scene action {action!r}")
+        log.info("scene %s", self.scenes.scene.name)
+
+    def _do_scene_param(self, now: float, name: str, value: float) -> None:
+        self.scenes.scene.set_param(str(name), float(value))
+
+    def _do_seed(self, now: float, seed: int) -> None:
+        if not 0 <= int(seed) < 2**31:
+            raise ValueError(f"seed {seed} out of range 0..2147483647")
+        self.scenes.reseed(int(seed))
+
+    # beat
+    def _do_beat(self, now: float) -> None:
+        self.state.beat_origin_s = now
+
+    def _do_tempo(self, now: float, bpm: float) -> None:
+        if not (bpm == 0 or 20.0 <= bpm <= 400.0):
+            raise ValueError(f"tempo {bpm} bpm out of range 20..400 (0 = none)")
+        if self.state.tempo_bpm and bpm:  # keep the phase continuous across a tempo change
+            phase = self.state.beat_phase(now) or 0.0
+            self.state.beat_origin_s = now - phase * 60.0 / bpm
+        self.state.tempo_bpm = float(bpm) or None
+
+    # outside models and other instances
+    def _do_external(self, now: float, *values: float) -> None:
+        self.state.external = tuple(float(v) for v in values)
+
+    def _do_follow_latent(self, now: float, *values: float) -> None:
+        if len(values) != self.scenes.latent_dim:
+            raise ValueError(f"followed latent has {len(values)} values, this generator takes {self.scenes.latent_dim}")
+        self.state.followed_z = np.asarray(values, np.float32)
+        self.state.followed_at_s = now
+
+    def _do_follow_scene(self, now: float, name: str) -> None:
+        if name != self.scenes.scene.name:
+            self.scenes.switch(name)
+
+    def _do_follow_beat(self, now: float, phase: float) -> None:
+        self.state.followed_beat_phase = float(phase) % 1.0 if phase >= 0 else None
+
+
+def _switch(current: bool, wanted: object) -> bool:
+    """``toggle``, on/off/true/false/1/0 as text, or a bool or number -> the new switch state."""
+    if wanted == "toggle":
+        return not current
+    if isinstance(wanted, str):
+        return wanted.strip().lower() in ("on", "true", "1", "yes")
+    return bool(wanted)

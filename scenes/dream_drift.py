@@ -1,0 +1,54 @@
+"""Dream drift: an autonomous walk through latent anchors that pulses with the beat.
+
+Generative art with nobody needed: the latent glides along great circles between seeded anchor
+points, one anchor every ``seconds_per_anchor``; when a tempo is known (OSC ``/tempo`` and
+``/beat``), each beat gives the picture a short swell along its own direction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from installation.contracts import LatentState
+from scenes.base import ParamSpec, Scene, SceneInputs
+
+ANCHORS = 12
+
+
+def slerp(a: np.ndarray, b: np.ndarray, amount: float) -> np.ndarray:
+    """Spherical interpolation between two latents: keeps the norm a Gaussian latent expects."""
+    cos_angle = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+    angle = math.acos(max(-1.0, min(1.0, cos_angle)))
+    if angle < 1e-6:
+        return (1.0 - amount) * a + amount * b
+    return (math.sin((1.0 - amount) * angle) * a + math.sin(amount * angle) * b) / math.sin(angle)
+
+
+class DreamDriftScene(Scene):
+    name = "dream_drift"
+    PARAMETERS = (
+        ParamSpec("seconds_per_anchor", 1.0, 120.0, 12.0, "time to glide from one anchor to the next"),
+        ParamSpec("pulse", 0.0, 2.0, 0.6, "size of the swell on each beat (latent units)"),
+    )
+
+    def setup(self, latent_dim: int, seed: int) -> None:
+        rng = np.random.default_rng(seed + 2)
+        self.anchors = rng.standard_normal((ANCHORS, latent_dim))  # (A, D)
+        self.pulse_direction = rng.standard_normal(latent_dim)
+        self.pulse_direction /= np.linalg.norm(self.pulse_direction)
+
+    def update(self, inputs: SceneInputs) -> LatentState:
+        position = inputs.t / self.params["seconds_per_anchor"]
+        index, amount = int(position) % ANCHORS, position - math.floor(position)
+        eased = amount * amount * (3.0 - 2.0 * amount)  # smoothstep: no kink at the anchors
+        z = slerp(self.anchors[index], self.anchors[(index + 1) % ANCHORS], eased)
+        swell = 0.0
+        if inputs.beat_phase is not None:
+            swell = math.exp(-6.0 * inputs.beat_phase)  # 1 on the beat, decaying before the next
+            z = z + self.params["pulse"] * swell * self.pulse_direction
+        return LatentState(z.astype(np.float32), {"swell": swell})
+
+
+SCENE = DreamDriftScene
