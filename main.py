@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--schedule", choices=("inline", "threaded"), help="where perception runs")
     run.add_argument("--scene", help="the scene to run (see scenes/)")
     run.add_argument("--size", type=_size, help="output size WIDTHxHEIGHT (window, or headless frames)")
+    run.add_argument("--osc-in", metavar="[HOST:]PORT", help="listen for OSC control here (overrides osc.listen)")
+    run.add_argument("--osc-out", metavar="HOST:PORT", action="append", default=[],
+                     help="send the per-frame OSC bundle here (repeatable; overrides osc.targets)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         config_path=args.config, source=args.source, loop=args.loop, headless=args.headless,
         realtime=args.realtime, frames=args.frames, out=args.out, stats=args.stats, trace=args.trace,
         fullscreen=args.fullscreen, overlay=args.overlay, schedule=args.schedule, scene=args.scene,
-        size=args.size,
+        size=args.size, osc_in=args.osc_in, osc_out=tuple(args.osc_out),
     )
     try:
         stats = run(options)

@@ -14,6 +14,7 @@ from installation.display import Display, DisplayError, HeadlessDisplay, WindowD
 from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
+from installation.osc import OscBridge
 from installation.perception import build_perception
 from installation.report import TraceWriter
 from installation.runtime import Runtime, Stages
@@ -52,6 +53,8 @@ class RunOptions:
     schedule: str | None = None
     scene: str | None = None
     size: tuple[int, int] | None = None
+    osc_in: str | None = None  # [HOST:]PORT, overrides osc.listen
+    osc_out: tuple[str, ...] = ()  # HOST:PORT targets, override osc.targets
 
 
 def configure(options: RunOptions) -> Config:
@@ -96,7 +99,14 @@ def run(options: RunOptions) -> dict:
     if options.trace is not None:
         stages.listeners.append(TraceWriter(options.trace))
     runtime = Runtime(stages, clock, lockstep, overlay=config.display.overlay)
+    try:
+        osc = OscBridge(config.osc, runtime.inbox, options.osc_in, options.osc_out)
+    except BaseException:
+        runtime.close()
+        raise
+    stages.listeners.append(osc)
     stats = runtime.run(max_frames=options.frames)
+    stats["errors"].update(osc.counters())
     stats["perception_schedule"] = config.perception.schedule
     stats["config"] = dataclasses.asdict(config)
     if options.stats is not None:

@@ -98,6 +98,26 @@ class HeadlessConfig:
 
 
 @dataclass(frozen=True)
+class OscConfig:
+    listen: str = "127.0.0.1:9000"  # [HOST:]PORT for control; "" = off; "0.0.0.0:9000" opens it to the LAN
+    allow: tuple[str, ...] = ()  # sender addresses or subnets allowed; empty = anyone who can reach the port
+    sender_rate: float = field(default=500.0, metadata=_range(1.0, 1e6))  # messages/s per sender
+    targets: tuple[str, ...] = ()  # HOST:PORT for the per-frame bundle (unicast, broadcast or multicast)
+    max_rate_hz: float = field(default=60.0, metadata=_range(0.1, 1000.0))
+    send_presence: bool = True
+    send_pose: bool = True
+    send_hands: bool = True
+    send_features: bool = True
+    send_gestures: bool = True
+    send_scene: bool = True
+    send_latent: bool = True
+    send_beat: bool = True
+    lead: bool = False  # also send /follow/* so other instances can follow this one
+    wekinator: str = ""  # HOST:PORT for /wek/inputs, e.g. "127.0.0.1:6448"; "" = off
+    mediapipe_osc: str = ""  # HOST:PORT for /mediapipe/pose flat arrays, e.g. "127.0.0.1:7500"
+
+
+@dataclass(frozen=True)
 class Config:
     source: SourceConfig = SourceConfig()
     perception: PerceptionConfig = PerceptionConfig()
@@ -106,6 +126,7 @@ class Config:
     generator: GeneratorConfig = GeneratorConfig()
     display: DisplayConfig = DisplayConfig()
     headless: HeadlessConfig = HeadlessConfig()
+    osc: OscConfig = OscConfig()
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -158,6 +179,10 @@ def _check_value(key: str, value: Any, kind: Any, meta: Any, source_name: str) -
     def fail(expected: str) -> ConfigError:
         return ConfigError(f"{source_name}: {key} = {value!r}: expected {expected}")
 
+    if get_origin(kind) is tuple:  # a TOML array of strings
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+            raise fail("an array of strings")
+        return tuple(value)
     allowed = get_args(kind) if get_origin(kind) is Union else (kind,)
     if isinstance(value, bool) and bool not in allowed:
         raise fail(_describe(allowed))

@@ -41,7 +41,9 @@ class FrameReport:
     state: LatentState
     scene: str
     beat_phase: float | None = None  # None while no tempo is known
+    tempo_bpm: float | None = None
     status: RuntimeStatus | None = None
+    gestures: tuple = ()  # gesture events that started, held or ended this frame
 
     @property
     def frame_index(self) -> int | None:

@@ -89,12 +89,7 @@ class Runtime:
         return self.summary()
 
     def step(self) -> None:
-        """One tick: apply commands, take a frame, perceive, track, map, generate, show."""
-        for command in self.inbox.drain():  # frame boundary: nothing changes mid-frame
-            self.apply(command)
-        if not self.running:
-            return
-
+        """One tick: take a frame, perceive, apply commands, track, map, generate, show."""
         # capture
         started = wall_s()
         frame = self.stages.source.read() if self.lockstep else self.stages.source.latest()
@@ -109,6 +104,10 @@ class Runtime:
         # perceive: lockstep waits for this frame's observation; live takes whatever is newest
         observation = self.stages.perception.wait() if self.lockstep else self.stages.perception.poll()
         now = self._advance_time(frame)
+        for command in self.inbox.drain():  # frame boundary: applied before this frame is drawn
+            self.apply(command)
+        if not self.running:
+            return
 
         # track + features
         mark = wall_s()
@@ -140,7 +139,7 @@ class Runtime:
         latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
         self.telemetry.rendered(done, state.z, image, latency)
         report = FrameReport(now, observation, self._body, features, state, self.stages.scenes.scene.name,
-                             self.show.beat_phase(now), self.status())
+                             self.show.beat_phase(now), self.show.tempo_bpm, self.status())
         for listener in self.stages.listeners:
             listener.on_frame(report)
         for command in commands:

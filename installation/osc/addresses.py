@@ -1,0 +1,220 @@
+"""The OSC address table: the single source of truth for every address the runtime accepts or
+sends, its arguments (types and ranges) and what it does.
+
+``docs/osc.md`` is generated from this table (``python -m installation.osc.addresses``), and a
+``/osc/list`` request returns it over OSC.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from installation.config import PROJECT_ROOT
+from installation.contracts import POSE_LANDMARK_COUNT
+from installation.errors import InstallationError
+from installation.features import FEATURE_SPECS
+
+DOCS_PATH = PROJECT_ROOT / "docs" / "osc.md"
+TYPE_NAMES = {"f": "float", "i": "int", "s": "string", "switch": "switch"}
+
+
+class OscArgumentError(InstallationError):
+    """A message's arguments do not match its address: wrong count, type or range."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    type: str  # f | i | s | switch (T/F, 0/1, on/off/toggle)
+    low: float | None = None
+    high: float | None = None
+    repeat: tuple[int, int] | None = None  # a variadic last argument: (fewest, most) values
+
+    def describe(self) -> str:
+        text = f"{self.name}:{TYPE_NAMES[self.type]}"
+        if self.low is not None:
+            text += f" {self.low:g}..{self.high:g}"
+        if self.repeat is not None:
+            text += f" ×{self.repeat[0]}..{self.repeat[1]}"
+        return text
+
+
+@dataclass(frozen=True)
+class Address:
+    path: str
+    direction: str  # "in" (control) | "query" (answered to the sender) | "out" (sent each frame)
+    args: tuple[Arg, ...]
+    description: str
+    command: str | None = None  # the ControlCommand an "in" address becomes
+
+
+SWITCH = (Arg("state", "switch"),)
+FEATURE_COUNT = len(FEATURE_SPECS)
+
+IN_ADDRESSES = (
+    Address("/scene/set", "in", (Arg("name", "s"),), "Switch to the scene called name (see `python main.py scenes`).", "scene"),
+    Address("/scene/next", "in", (), "Switch to the next scene, in name order.", "scene"),
+    Address("/scene/previous", "in", (), "Switch to the previous scene.", "scene"),
+    Address("/scene/param", "in", (Arg("name", "s"), Arg("value", "f")),
+            "Set a parameter of the current scene; its range is the scene's own (out of range: rejected, counted).",
+            "scene_param"),
+    Address("/latent/seed", "in", (Arg("seed", "i", 0, 2**31 - 1),),
+            "Re-seed the scene's latent directions and drift: a different piece from the same body.", "seed"),
+    Address("/blackout", "in", SWITCH, "Black screen (perception keeps running). 1/0, T/F, on/off or toggle.", "blackout"),
+    Address("/freeze", "in", SWITCH, "Hold the current picture and latent.", "freeze"),
+    Address("/overlay", "in", SWITCH, "The camera inset, skeleton and timings overlay (key H).", "overlay"),
+    Address("/beat", "in", (), "A beat happens now: sets the beat phase to 0 (with a tempo known).", "beat"),
+    Address("/tempo", "in", (Arg("bpm", "f", 0, 400),), "Tempo in beats per minute, 20..400; 0 forgets it.", "tempo"),
+    Address("/wek/outputs", "in", (Arg("values", "f", repeat=(1, 64)),),
+            "Wekinator's outputs: values a scene can map to its latent or parameters.", "external"),
+    Address("/follow/scene", "in", (Arg("name", "s"),), "Follow a leader instance: its scene.", "follow_scene"),
+    Address("/follow/latent", "in", (Arg("z", "f", repeat=(2, 1024)),),
+            "Follow a leader instance: its latent (must match this generator's latent size).", "follow_latent"),
+    Address("/follow/beat", "in", (Arg("phase", "f", -1, 1),), "Follow a leader instance: its beat phase (-1 = none).",
+            "follow_beat"),
+    Address("/status", "query", (), "Replies `/status` to the sender (see Replies)."),
+    Address("/ping", "query", (Arg("any", "s", repeat=(0, 16)),), "Replies `/pong` with the same arguments."),
+    Address("/osc/list", "query", (), "Replies one `/osc/address` message per entry of this table."),
+)
+
+OUT_ADDRESSES = (
+    Address("/frame", "out", (Arg("render_index", "i"), Arg("source_frame", "i"), Arg("media_time", "f"),
+                              Arg("capture_time", "f")),
+            "First in every bundle: the rendered frame's index, the source frame whose observation arrived "
+            "(-1: none new), media time and the capture time of that frame (seconds)."),
+    Address("/presence", "out", (Arg("presence", "f", 0, 1), Arg("persons", "i", 0, 1)),
+            "How present the visitor is (fades after they leave) and the number of people tracked."),
+    Address("/pose", "out", (Arg("landmarks", "f", repeat=(4 * POSE_LANDMARK_COUNT, 4 * POSE_LANDMARK_COUNT)),),
+            "33 pose landmarks × (x, y, z, visibility), flat, MediaPipe order; x, y in 0..1 of the image. "
+            "Sent only while a pose is tracked."),
+    Address("/hand/left", "out", (Arg("presence", "f", 0, 1), Arg("landmarks", "f", repeat=(63, 63))),
+            "The visitor's left hand: presence, then 21 landmarks × (x, y, z), flat. Sent while tracked."),
+    Address("/hand/right", "out", (Arg("presence", "f", 0, 1), Arg("landmarks", "f", repeat=(63, 63))),
+            "The visitor's right hand, as /hand/left."),
+    Address("/feature/<name>", "out", (Arg("value", "f"),),
+            "One message per named feature (docs/features.md gives names and ranges)."),
+    Address("/features", "out", (Arg("values", "f", repeat=(FEATURE_COUNT, FEATURE_COUNT)),),
+            "All features in one message, in docs/features.md order."),
+    Address("/gesture", "out", (Arg("name", "s"), Arg("phase", "s"), Arg("side", "s"), Arg("confidence", "f", 0, 1)),
+            "A gesture event as it happens (phase start | hold | end)."),
+    Address("/scene", "out", (Arg("name", "s"),), "The scene showing."),
+    Address("/latent", "out", (Arg("norm", "f"), Arg("head", "f", repeat=(4, 4))),
+            "A short summary of the latent: its length and its first four values."),
+    Address("/beat", "out", (Arg("phase", "f", 0, 1), Arg("bpm", "f")), "Beat phase and tempo, while a tempo is known."),
+    Address("/follow/scene", "out", (Arg("name", "s"),), "With `osc.lead`: for instances that follow this one."),
+    Address("/follow/latent", "out", (Arg("z", "f", repeat=(2, 1024)),), "With `osc.lead`: the full latent."),
+    Address("/follow/beat", "out", (Arg("phase", "f", -1, 1),), "With `osc.lead`: the beat phase (-1 = none)."),
+    Address("/wek/inputs", "out", (Arg("features", "f", repeat=(FEATURE_COUNT, FEATURE_COUNT)),),
+            "Wekinator profile (`osc.wekinator`, port 6448 by default): the feature vector, one message per frame."),
+    Address("/mediapipe/pose", "out", (Arg("landmarks", "f", repeat=(132, 132)),),
+            "mediapipe-osc profile (`osc.mediapipe_osc`): the pose as one flat x, y, z, visibility array."),
+    Address("/mediapipe/hands", "out", (Arg("landmarks", "f", repeat=(0, 126)),),
+            "mediapipe-osc profile: the tracked hands' x, y, z, flat, left hand first."),
+)
+
+REPLIES = (
+    Address("/status", "out", (Arg("key", "s"), Arg("value", "f")),
+            "Reply to /status, as key/value pairs: fps, latency_ms, presence, uptime_s, frames, then every "
+            "error counter; the scene's name comes as a separate `/status/scene s` message."),
+    Address("/pong", "out", (Arg("any", "s", repeat=(0, 16)),), "Reply to /ping, echoing its arguments."),
+    Address("/osc/address", "out", (Arg("path", "s"), Arg("direction", "s"), Arg("arguments", "s"), Arg("description", "s")),
+            "Reply to /osc/list: one per address."),
+)
+
+ADDRESS_TABLE = IN_ADDRESSES + OUT_ADDRESSES + REPLIES
+ACCEPTED = {address.path: address for address in IN_ADDRESSES}
+
+
+def validate(address: Address, params: list[Any]) -> tuple[Any, ...]:
+    """Check and convert a message's arguments. Returns them as Python values (ints allowed where
+    floats are expected, as Max and Pd often send). Raises OscArgumentError."""
+    args, fixed = list(params), address.args
+    variadic = fixed[-1] if fixed and fixed[-1].repeat else None
+    head = fixed[:-1] if variadic else fixed
+    if len(args) < len(head) or (variadic is None and len(args) != len(head)):
+        raise OscArgumentError(f"{address.path} takes {_count(address)} arguments, got {len(args)}")
+    values = [_convert(spec, value, address.path) for spec, value in zip(head, args)]
+    if variadic is not None:
+        rest = args[len(head):]
+        fewest, most = variadic.repeat
+        if not fewest <= len(rest) <= most:
+            raise OscArgumentError(f"{address.path} takes {_count(address)} arguments, got {len(args)}")
+        values.extend(_convert(variadic, value, address.path) for value in rest)
+    return tuple(values)
+
+
+def _count(address: Address) -> str:
+    fixed = [a for a in address.args if not a.repeat]
+    if address.args and address.args[-1].repeat:
+        fewest, most = address.args[-1].repeat
+        return f"{len(fixed) + fewest}..{len(fixed) + most}"
+    return str(len(fixed))
+
+
+def _convert(spec: Arg, value: Any, path: str) -> Any:
+    def fail() -> OscArgumentError:
+        return OscArgumentError(f"{path}: {spec.name} = {value!r}: expected {spec.describe()}")
+
+    if spec.type == "switch":
+        if isinstance(value, (bool, int, float)) and not (isinstance(value, float) and math.isnan(value)):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("on", "off", "true", "false", "1", "0", "toggle"):
+            return "toggle" if value.lower() == "toggle" else value.lower() in ("on", "true", "1")
+        raise fail()
+    if spec.type == "s":
+        if not isinstance(value, str):
+            raise fail()
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail()
+    if spec.type == "i":
+        if isinstance(value, float) and not value.is_integer():
+            raise fail()
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise fail()
+    if spec.low is not None and not spec.low <= value <= spec.high:
+        raise fail()
+    return value
+
+
+def docs_markdown() -> str:
+    """docs/osc.md, generated from the table."""
+    sections = (("Control (in)", "in"), ("Queries (answered to the sender)", "query"))
+    lines = [
+        "# OSC",
+        "",
+        "Generated from `installation/osc/addresses.py` (`python -m installation.osc.addresses`); a test",
+        "checks that it matches. Send `/osc/list` to get this table over OSC.",
+        "",
+        "Types: `float` (ints are accepted), `int`, `string`, `switch` (T/F, 1/0, \"on\"/\"off\" or \"toggle\").",
+        "`×a..b` marks a variable number of values. Control messages take effect at the next frame boundary.",
+        "",
+    ]
+    for title, direction in sections:
+        lines += _table(title, [a for a in IN_ADDRESSES if a.direction == direction])
+    lines += _table("Output (one bundle per frame)", list(OUT_ADDRESSES))
+    lines += _table("Replies", list(REPLIES))
+    return "\n".join(lines) + "\n" + (Path(__file__).with_name("osc_notes.md")).read_text(encoding="utf-8")
+
+
+def _table(title: str, addresses: list[Address]) -> list[str]:
+    lines = [f"## {title}", "", "| address | arguments | what it does |", "|---|---|---|"]
+    for address in addresses:
+        arguments = ", ".join(arg.describe() for arg in address.args) or "—"
+        lines.append(f"| `{address.path}` | {arguments} | {address.description} |")
+    return lines + [""]
+
+
+def write_docs(path: Path = DOCS_PATH) -> Path:
+    path.write_text(docs_markdown(), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    print(write_docs())

@@ -1,0 +1,147 @@
+"""OSC out: one bundle per rendered frame to every target, plus the Wekinator and mediapipe-osc
+profiles. A frame listener: it runs on the loop's thread, so it only builds bytes and calls
+``sendto`` (non-blocking UDP); a target that fails is counted and skipped, never raised."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import time
+from typing import Any
+
+import numpy as np
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from installation.clock import wall_s
+from installation.config import OscConfig
+from installation.contracts import Side
+from installation.features import FEATURE_SPECS
+from installation.osc.receiver import parse_endpoint
+from installation.report import FrameReport
+
+log = logging.getLogger(__name__)
+
+
+def message(path: str, values: Any = ()) -> OscMessageBuilder:
+    """A message whose numbers are all sent as 32-bit floats unless they are Python ints."""
+    builder = OscMessageBuilder(address=path)
+    for value in values:
+        if isinstance(value, (bool, np.bool_)):
+            builder.add_arg(bool(value))
+        elif isinstance(value, (int, np.integer)):
+            builder.add_arg(int(value), "i")
+        elif isinstance(value, str):
+            builder.add_arg(value, "s")
+        else:
+            builder.add_arg(float(value), "f")
+    return builder
+
+
+class OscSender:
+    """Sends what happened in each frame. Built from ``[osc]``; ``targets`` override the config."""
+
+    def __init__(self, config: OscConfig, targets: tuple[str, ...] | None = None) -> None:
+        self.config = config
+        self.targets = [parse_endpoint(t) for t in (config.targets if targets is None else targets)]
+        self.wekinator = parse_endpoint(config.wekinator) if config.wekinator else None
+        self.mediapipe_osc = parse_endpoint(config.mediapipe_osc) if config.mediapipe_osc else None
+        self.counters: collections.Counter = collections.Counter()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # broadcast targets
+        self._socket.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # multicast stays local
+        self._socket.setblocking(False)
+        self._min_interval = 1.0 / config.max_rate_hz
+        self._last_sent_t = -float("inf")
+        self._pending_gestures: list = []
+
+    def on_frame(self, report: FrameReport) -> None:
+        self._pending_gestures.extend(getattr(report, "gestures", ()))
+        if report.t - self._last_sent_t < self._min_interval - 1e-9:
+            self.counters["frames_skipped"] += 1  # over the rate limit; gestures wait for the next bundle
+            return
+        self._last_sent_t = report.t
+        if self.targets:
+            bundle = self.bundle(report)
+            for target in self.targets:
+                self._send(bundle, target)
+        if self.wekinator is not None:
+            self._send(message("/wek/inputs", report.features.as_vector()).build().dgram, self.wekinator)
+        if self.mediapipe_osc is not None:
+            for datagram in self._mediapipe_osc(report):
+                self._send(datagram, self.mediapipe_osc)
+        self._pending_gestures.clear()
+
+    def bundle(self, report: FrameReport) -> bytes:
+        """The frame's bundle, time-tagged with the capture time of the frame behind it."""
+        observation = report.observation
+        builder = OscBundleBuilder(self._time_tag(report))
+        render_index = report.status.frames - 1 if report.status is not None else -1
+        source = observation.frame_index if observation is not None else -1
+        capture = observation.timestamp_s if observation is not None else report.t
+        for part in self._messages(report, render_index, source, capture):
+            builder.add_content(part.build())
+        self.counters["bundles"] += 1
+        return builder.build().dgram
+
+    def _messages(self, report: FrameReport, render_index: int, source: int, capture: float) -> list[OscMessageBuilder]:
+        config, body = self.config, report.body
+        parts = [message("/frame", (render_index, source, report.t, capture))]
+        if config.send_presence:
+            parts.append(message("/presence", (report.features.presence, int(body.pose.shape[0] > 0))))
+        if config.send_pose and body.pose.shape[0]:
+            parts.append(message("/pose", body.pose.reshape(-1)))
+        if config.send_hands:
+            for side in Side:
+                hand = body.hand(side)
+                if hand.shape[0]:
+                    parts.append(message(f"/hand/{side.value}", (body.hand_presence(side), *hand.reshape(-1))))
+        if config.send_features:
+            values = report.features.as_vector()
+            parts += [message(f"/feature/{spec.name}", (value,)) for spec, value in zip(FEATURE_SPECS, values)]
+            parts.append(message("/features", values))
+        if config.send_gestures:
+            for event in self._pending_gestures:
+                parts.append(message("/gesture", (event.name, event.phase, getattr(event, "side", "") or "", event.confidence)))
+        if config.send_scene:
+            parts.append(message("/scene", (report.scene,)))
+        if config.send_latent:
+            z = report.state.z.astype(np.float64)
+            parts.append(message("/latent", (float(np.linalg.norm(z)), *np.resize(z, 4))))
+        if config.send_beat and report.beat_phase is not None:
+            parts.append(message("/beat", (report.beat_phase, report.tempo_bpm or 0.0)))
+        if config.lead:
+            parts.append(message("/follow/scene", (report.scene,)))
+            parts.append(message("/follow/latent", report.state.z))
+            parts.append(message("/follow/beat", (report.beat_phase if report.beat_phase is not None else -1.0,)))
+        return parts
+
+    def _mediapipe_osc(self, report: FrameReport) -> list[bytes]:
+        body = report.body
+        datagrams = []
+        if body.pose.shape[0]:
+            datagrams.append(message("/mediapipe/pose", body.pose.reshape(-1)).build().dgram)
+        hands = [body.hand(side).reshape(-1) for side in Side if body.hand(side).shape[0]]
+        if hands:
+            datagrams.append(message("/mediapipe/hands", np.concatenate(hands)).build().dgram)
+        return datagrams
+
+    @staticmethod
+    def _time_tag(report: FrameReport) -> float:
+        """Capture time on the system clock (seconds since the epoch), as OSC time tags expect."""
+        if report.observation is None:
+            return IMMEDIATELY
+        return time.time() - (wall_s() - report.observation.wall_s)
+
+    def _send(self, datagram: bytes, target: tuple[str, int]) -> None:
+        try:
+            self._socket.sendto(datagram, target)
+            self.counters["datagrams_sent"] += 1
+        except OSError as error:  # unreachable host, full buffer: count it, the show goes on
+            self.counters["send_failed"] += 1
+            if self.counters["send_failed"] in (1, 10, 100) or self.counters["send_failed"] % 1000 == 0:
+                log.warning("OSC to %s:%d failed: %s", target[0], target[1], error)
+
+    def close(self) -> None:
+        self._socket.close()
