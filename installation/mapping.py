@@ -106,7 +106,11 @@ class FeatureLatentMapping:
         drift_share = 1.0 - presence * (1.0 - self.drift_when_present)
         return drift_share * self.drift.at(t) + presence * self.gain * self.directions.offset(values)
 
-    def step(self, values: np.ndarray, presence: float, t: float, dt: float) -> np.ndarray:
-        """Advance the spring toward the target; returns the latent (D,) float32."""
+    def step(self, values: np.ndarray, presence: float, t: float, dt: float,
+             offset: np.ndarray | None = None) -> np.ndarray:
+        """Advance the spring toward the target (plus ``offset``, e.g. from an outside model);
+        returns the latent (D,) float32."""
         target = self.target(values, float(np.clip(presence, 0.0, 1.0)), t)
+        if offset is not None:
+            target = target + offset
         return self.spring.step(target, dt)

@@ -2,7 +2,8 @@
 
 Each body feature (hand heights, spread, lean, openness, pinch, position, energy...) pushes the
 latent along its own direction through a spring-damper; with nobody there the picture drifts on
-its own, and it glides back to the visitor's pose when someone steps in.
+its own, and it glides back to the visitor's pose when someone steps in. Values from an outside
+model (Wekinator's ``/wek/outputs``, 0..1 each) push along directions of their own.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import numpy as np
 
 from installation.contracts import LatentState
 from installation.features import FEATURE_SPECS
-from installation.mapping import FeatureLatentMapping
+from installation.mapping import FeatureDirections, FeatureLatentMapping
 from scenes.base import ParamSpec, Scene, SceneInputs
 
 # presence blends drift and body, so it is not itself a direction
 _STEERING = tuple(spec for spec in FEATURE_SPECS if spec.name != "presence")
+MAX_EXTERNAL = 64  # /wek/outputs values a scene listens to
 
 
 class BodyLatentScene(Scene):
@@ -23,6 +25,7 @@ class BodyLatentScene(Scene):
     PARAMETERS = (
         ParamSpec("gain", 0.0, 4.0, 1.2, "how far the body pushes the latent (latent units at full feature)"),
         ParamSpec("drift_when_present", 0.0, 1.0, 0.35, "share of the autonomous drift kept while someone is there"),
+        ParamSpec("external_gain", 0.0, 4.0, 1.0, "how far each outside value (/wek/outputs) pushes the latent"),
     )
 
     def setup(self, latent_dim: int, seed: int) -> None:
@@ -30,14 +33,23 @@ class BodyLatentScene(Scene):
         highs = np.array([spec.high for spec in _STEERING])
         self.mapping = FeatureLatentMapping(latent_dim, lows, highs, seed, drift_amplitude=1.0)
         self._names = [spec.name for spec in _STEERING]
+        self.external = FeatureDirections(np.zeros(MAX_EXTERNAL), np.ones(MAX_EXTERNAL), latent_dim, seed + 7)
 
     def update(self, inputs: SceneInputs) -> LatentState:
         values = inputs.features.as_dict()
         vector = np.array([values[name] for name in self._names], np.float64)
         self.mapping.gain = self.params["gain"]
         self.mapping.drift_when_present = self.params["drift_when_present"]
-        z = self.mapping.step(vector, inputs.features.presence, inputs.t, inputs.dt)
+        z = self.mapping.step(vector, inputs.features.presence, inputs.t, inputs.dt, self._external_offset(inputs))
         return LatentState(z, {"presence": inputs.features.presence, "energy": inputs.features.motion_energy})
+
+    def _external_offset(self, inputs: SceneInputs) -> np.ndarray | None:
+        if not inputs.external:
+            return None
+        values = np.full(MAX_EXTERNAL, 0.5)  # the middle of 0..1 pushes nothing
+        count = min(len(inputs.external), MAX_EXTERNAL)
+        values[:count] = inputs.external[:count]
+        return self.params["external_gain"] * self.external.offset(values)
 
 
 SCENE = BodyLatentScene

@@ -273,3 +273,16 @@ def test_osc_config_addresses_are_checked():
         parse_allow_list(("lan",))
     assert parse_endpoint("9000") == ("127.0.0.1", 9000)
     assert OscConfig().listen == "127.0.0.1:9000"
+
+
+def test_wekinator_outputs_steer_the_body_latent_scene(live):
+    runtime, bridge, client, out, _ = live
+    scene = runtime.stages.scenes.scene
+    from scenes.base import SceneInputs
+
+    features = runtime.stages.features.update(runtime._body)
+    plain = scene.mapping.target(np.zeros(len(scene._names)), 0.0, 1.0)
+    offset = scene._external_offset(SceneInputs(features, 1.0, 0.0, external=(1.0, 0.0)))
+    assert offset is not None and np.linalg.norm(offset) > 0.5
+    assert scene._external_offset(SceneInputs(features, 1.0, 0.0)) is None
+    assert plain.shape == offset.shape
