@@ -8,12 +8,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
 from pathlib import Path
 
-COMMANDS = ("run",)
+# Commands whose parser and handler live beside the code they drive; imported only when used.
+PLUGIN_COMMANDS = {
+    "train": ("models.train_cli", "train a VAE or GAN on a folder of images or .npz sets"),
+    "gestures": ("installation.gestures.cli", "record, train and evaluate gestures"),
+}
+COMMANDS = ("run", "scenes", *PLUGIN_COMMANDS)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -36,9 +42,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; a plugin command's own arguments are added only when it is the one used."""
     parser = argparse.ArgumentParser(prog="main.py", description="Interactive art installation runtime.")
     commands = parser.add_subparsers(dest="command")
+    commands.add_parser("scenes", help="list the scenes and their parameters")
+    for name, (module, summary) in PLUGIN_COMMANDS.items():
+        if name == command:
+            importlib.import_module(module).add_parser(commands)
+        else:
+            commands.add_parser(name, help=summary, add_help=False)
     run = commands.add_parser("run", help="run the installation (the default command)")
     run.add_argument("--config", type=Path, help="configuration file (default: config.toml)")
     run.add_argument("--source", help="camera, camera:N, camera:/dev/videoN, demo, a video file or an image folder")
@@ -61,16 +74,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _list_scenes() -> int:
+    from scenes import available_scenes, load_scene
+
+    for name in available_scenes():
+        scene = load_scene(name)
+        summary = (sys.modules[type(scene).__module__].__doc__ or "").strip().splitlines()[0]
+        print(f"{name}: {summary}")
+        for spec in scene.PARAMETERS:
+            print(f"    {spec.name} = {spec.default:g}  ({spec.low:g}..{spec.high:g})  {spec.description}")
+    return 0
+
+
+def _run_plugin(args: argparse.Namespace) -> int:
+    from installation.errors import InstallationError
+
+    module = importlib.import_module(PLUGIN_COMMANDS[args.command][0])
+    try:
+        return int(module.run(args))
+    except InstallationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "run")
-    args = build_parser().parse_args(argv)
-    if not args.verbose:
+    args = build_parser(argv[0]).parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    if not verbose:
         from installation.native_logs import silence_native_stderr
 
         silence_native_stderr()
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="installation: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="installation: %(message)s")
+
+    if args.command == "scenes":
+        return _list_scenes()
+    if args.command in PLUGIN_COMMANDS:
+        return _run_plugin(args)
 
     # SIGTERM (systemd, a supervisor) ends the run like Ctrl+C: the loop stops at a frame and
     # closes its outputs. In a window SDL turns it into a quit event first.

@@ -83,3 +83,10 @@ def test_unknown_scene():
 def test_bad_arguments_are_refused_by_the_parser():
     result = main_py("--frames", "zero")
     assert result.returncode == 2 and "expected a positive whole number" in result.stderr
+
+
+def test_scenes_lists_every_scene_with_its_parameters():
+    result = main_py("scenes")
+    assert result.returncode == 0
+    assert "body_latent:" in result.stdout and "dream_drift:" in result.stdout
+    assert "gain = 1.2  (0..4)" in result.stdout
