@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from installation.clock import FixedStepClock, MonotonicClock
-from installation.config import Config, load_config, override
+from installation.config import PROJECT_ROOT, Config, load_config, override
 from installation.display import Display, DisplayError, HeadlessDisplay, WindowDisplay, open_sink
 from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
 from installation.osc import OscBridge
 from installation.perception import build_perception
+from installation.recorder import SessionRecorder
 from installation.report import TraceWriter
 from installation.runtime import Runtime, Stages
 from installation.show import SceneSlot
@@ -97,14 +98,18 @@ def run(options: RunOptions) -> dict:
     log.info("running %s on %s (%s, %s perception)", config.scene.name, source.description,
              "replay" if lockstep else "live", config.perception.schedule)
     if options.trace is not None:
-        stages.listeners.append(TraceWriter(options.trace))
+        stages.listeners.insert(0, TraceWriter(options.trace))
     runtime = Runtime(stages, clock, lockstep, overlay=config.display.overlay)
     try:
         osc = OscBridge(config.osc, runtime.inbox, options.osc_in, options.osc_out)
     except BaseException:
         runtime.close()
         raise
-    stages.listeners.append(osc)
+    stages.listeners.insert(0, osc)  # before the recorder, which logs what OSC sent for the frame
+    if osc.sender is not None:
+        stages.recorder.osc_out = lambda: osc.sender.last_messages
+    if config.record.enabled:
+        stages.recorder.start()
     stats = runtime.run(max_frames=options.frames)
     stats["errors"].update(osc.counters())
     stats["perception_schedule"] = config.perception.schedule
@@ -122,6 +127,7 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
     generator = generator if generator is not None else GeneratorHost(config.generator)
     scene.setup(generator.latent_dim, config.generator.seed)
     width, height = source.frame_size
+    recorder = SessionRecorder(_project_path(config.record.folder), config, config.record.segment_s, source.fps)
     return Stages(
         source=source,
         perception=build_perception(config.perception),
@@ -130,7 +136,14 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         scenes=SceneSlot(scene, generator.latent_dim, config.generator.seed),
         generator=generator,
         display=display,
+        listeners=[recorder],  # last among the listeners: it logs what OSC sent for the frame
+        recorder=recorder,
     )
+
+
+def _project_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def _open_source(config: Config, options: RunOptions, clock: MonotonicClock) -> tuple[Source, bool]:

@@ -118,6 +118,13 @@ class OscConfig:
 
 
 @dataclass(frozen=True)
+class RecordConfig:
+    enabled: bool = False  # start recording at start-up (off by default: visitors' privacy)
+    folder: str = "sessions"  # sessions go in sub-folders named by start time; relative to the project
+    segment_s: float = field(default=10.0, metadata=_range(0.1, 3600.0))  # video segment length
+
+
+@dataclass(frozen=True)
 class Config:
     source: SourceConfig = SourceConfig()
     perception: PerceptionConfig = PerceptionConfig()
@@ -127,6 +134,7 @@ class Config:
     display: DisplayConfig = DisplayConfig()
     headless: HeadlessConfig = HeadlessConfig()
     osc: OscConfig = OscConfig()
+    record: RecordConfig = RecordConfig()
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -34,10 +34,11 @@ class DisplayError(InstallationError):
 
 QUIT = ControlCommand("quit", origin="key")
 TOGGLE_OVERLAY = ControlCommand("overlay", ("toggle",), origin="key")
+TOGGLE_RECORD = ControlCommand("record", ("toggle",), origin="key")
 
 
 class Display(Protocol):
-    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[ControlCommand]: ...
+    def show(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> list[ControlCommand]: ...
 
     def close(self) -> None: ...
 
@@ -54,7 +55,7 @@ class Compositor:
         if size != self.size:
             self.size, self.surface, self.painter = size, pygame.Surface(size), OverlayPainter(size)
 
-    def compose(self, image_rgb: np.ndarray, hud: Hud | None) -> pygame.Surface:
+    def compose(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> pygame.Surface:
         width, height = self.size
         cropped = _crop_for(image_rgb, width / height) if self.fit == "cover" else image_rgb
         if self.fit == "contain":
@@ -68,6 +69,9 @@ class Compositor:
         self.surface.blit(picture, ((width - target[0]) // 2, (height - target[1]) // 2))
         if hud is not None:
             self.painter.draw(self.surface, hud)
+        if recording:  # the visitor's right to know: a red dot while the camera is recorded
+            radius = max(6, height // 60)
+            pygame.draw.circle(self.surface, (220, 30, 30), (width - 3 * radius, 3 * radius), radius)
         return self.surface
 
 
@@ -84,7 +88,8 @@ def _crop_for(image: np.ndarray, aspect: float) -> np.ndarray:
 
 
 class WindowDisplay:
-    """A pygame window. Keys: F full screen, H overlay, Esc quit (unless ``quit_key`` is off).
+    """A pygame window. Keys: F full screen, H overlay, R record, Esc quit (unless ``quit_key``
+    is off).
 
     Full screen goes on display ``display_index`` at that display's own resolution, with the
     cursor hidden. ``show`` paces the loop to ``target_fps``.
@@ -109,10 +114,10 @@ class WindowDisplay:
         size = (self.config.width, self.config.height)
         return pygame.display.set_mode(size, pygame.RESIZABLE, display=self.config.display_index)
 
-    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[ControlCommand]:
+    def show(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> list[ControlCommand]:
         commands = self._handle_events()
         self.compositor.resize(self._screen.get_size())
-        self._screen.blit(self.compositor.compose(image_rgb, hud), (0, 0))
+        self._screen.blit(self.compositor.compose(image_rgb, hud, recording), (0, 0))
         pygame.display.flip()
         self._pace.tick(self.config.target_fps)
         return commands
@@ -127,6 +132,8 @@ class WindowDisplay:
                     commands.append(QUIT)
                 elif event.key == pygame.K_h:
                     commands.append(TOGGLE_OVERLAY)
+                elif event.key == pygame.K_r:
+                    commands.append(TOGGLE_RECORD)
                 elif event.key == pygame.K_f:
                     self._screen = self._open(not self.fullscreen)
         return commands
@@ -211,8 +218,8 @@ class HeadlessDisplay:
         self._period = 1.0 / pace_fps if pace_fps else 0.0
         self._next = time.perf_counter()
 
-    def show(self, image_rgb: np.ndarray, hud: Hud | None) -> list[ControlCommand]:
-        surface = self.compositor.compose(image_rgb, hud)
+    def show(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> list[ControlCommand]:
+        surface = self.compositor.compose(image_rgb, hud, recording)
         if not isinstance(self.sink, NullSink):
             width, height = surface.get_size()
             pixels = np.frombuffer(pygame.image.tobytes(surface, "RGB"), np.uint8).reshape(height, width, 3)

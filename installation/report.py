@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from installation.contracts import LatentState, Observation, TrackedBody
+from installation.contracts import Frame, LatentState, Observation, TrackedBody
 from installation.features import Features
 
 
@@ -44,6 +44,8 @@ class FrameReport:
     tempo_bpm: float | None = None
     status: RuntimeStatus | None = None
     gestures: tuple = ()  # gesture events that started, held or ended this frame
+    frame: Frame | None = None  # the camera frame taken this tick, if a new one came
+    commands: tuple = ()  # the control commands applied at this frame's boundary
 
     @property
     def frame_index(self) -> int | None:

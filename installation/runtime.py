@@ -26,6 +26,7 @@ from installation.features import FeatureExtractor, Features
 from installation.generator import GeneratorHost
 from installation.overlay import Hud
 from installation.perception import PerceptionSchedule
+from installation.recorder import SessionRecorder
 from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
@@ -54,6 +55,7 @@ class Stages:
     generator: GeneratorHost
     display: Display
     listeners: list[FrameListener] = field(default_factory=list)  # trace file, OSC out, recorder
+    recorder: SessionRecorder | None = None  # also among the listeners, when there is one
 
 
 class Runtime:
@@ -62,7 +64,7 @@ class Runtime:
         self.show = ShowState(overlay=overlay)
         self.inbox = CommandInbox()
         self.telemetry = Telemetry()
-        self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors)
+        self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors, stages.recorder)
         self.running = True
         self._started_wall = wall_s()
         self._last_t: float | None = None
@@ -104,7 +106,8 @@ class Runtime:
         # perceive: lockstep waits for this frame's observation; live takes whatever is newest
         observation = self.stages.perception.wait() if self.lockstep else self.stages.perception.poll()
         now = self._advance_time(frame)
-        for command in self.inbox.drain():  # frame boundary: applied before this frame is drawn
+        commands = self.inbox.drain()
+        for command in commands:  # frame boundary: applied before this frame is drawn
             self.apply(command)
         if not self.running:
             return
@@ -133,18 +136,22 @@ class Runtime:
         # generate -> show
         image = self._picture(state)
         mark = self._timed("generate", mark)
-        commands = self.stages.display.show(image, self._hud() if self.show.overlay else None)
+        keys = self.stages.display.show(image, self._hud() if self.show.overlay else None, recording=self._recording())
         done = self._timed("display", mark)
 
         latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
         self.telemetry.rendered(done, state.z, image, latency)
         report = FrameReport(now, observation, self._body, features, state, self.stages.scenes.scene.name,
-                             self.show.beat_phase(now), self.show.tempo_bpm, self.status())
+                             self.show.beat_phase(now), self.show.tempo_bpm, self.status(),
+                             frame=frame, commands=tuple(commands))
         for listener in self.stages.listeners:
             listener.on_frame(report)
-        for command in commands:
-            self.apply(command)
+        for key in keys:
+            self.inbox.put(key)  # keys take effect at the next frame boundary, like OSC
         self._log_status(done)
+
+    def _recording(self) -> bool:
+        return self.stages.recorder is not None and self.stages.recorder.recording
 
     def _picture(self, state: LatentState) -> np.ndarray:
         if self.show.freeze and self._last_image is not None:
@@ -225,6 +232,8 @@ class Runtime:
         stats["errors"].setdefault("perception", self.stages.perception.errors)
         stats["errors"].setdefault("generator_nan_frames", int(getattr(self.stages.generator, "nan_frames", 0)))
         stats["errors"].setdefault("skipped_images", int(getattr(self.stages.source, "skipped", 0)))
+        if self.stages.recorder is not None:
+            stats["errors"]["recording_failures"] = self.stages.recorder.failures
         stats["schedule"] = "lockstep" if self.lockstep else "live"
         stats["source"] = self.stages.source.description
         return stats

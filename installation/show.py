@@ -17,6 +17,7 @@ import numpy as np
 
 from installation.control import ControlCommand
 from installation.errors import SceneError
+from installation.recorder import SessionRecorder
 from scenes import available_scenes, load_scene
 from scenes.base import Scene
 
@@ -80,6 +81,7 @@ class ShowControl:
     state: ShowState
     scenes: SceneSlot
     errors: collections.Counter = field(default_factory=collections.Counter)
+    recorder: SessionRecorder | None = None
 
     def apply(self, command: ControlCommand, now: float) -> bool:
         """Carry out ``command`` at media time ``now``. Returns False for a command it does not
@@ -127,6 +129,15 @@ class ShowControl:
         if not 0 <= int(seed) < 2**31:
             raise ValueError(f"seed {seed} out of range 0..2147483647")
         self.scenes.reseed(int(seed))
+
+    # recording
+    def _do_record(self, now: float, action: str = "toggle") -> None:
+        if self.recorder is None:
+            raise ValueError("recording is not available in this run")
+        wanted = (not self.recorder.recording) if action == "toggle" else action == "start"
+        if action not in ("start", "stop", "toggle"):
+            raise ValueError(f"unknown record action {action!r}")
+        self.recorder.start() if wanted else self.recorder.stop()
 
     # beat
     def _do_beat(self, now: float) -> None:

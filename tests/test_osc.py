@@ -86,9 +86,9 @@ def live(media):
     shown = []
 
     class Keep(HeadlessDisplay):
-        def show(self, image, hud):
+        def show(self, image, hud, recording=False):
             shown.append((image.copy(), hud))
-            return super().show(image, hud)
+            return super().show(image, hud, recording)
 
     stages = build_stages(config, VideoFileSource(media / "video" / "intel_asl" / "please.mkv"),
                           Keep((64, 36), "cover", NullSink()))

@@ -33,9 +33,9 @@ class Shown:
         self.images: list[np.ndarray] = []
         self.inner = HeadlessDisplay((64, 36), "cover", NullSink())
 
-    def show(self, image, hud):
+    def show(self, image, hud, recording=False):
         self.images.append(image.copy())
-        return self.inner.show(image, hud)
+        return self.inner.show(image, hud, recording)
 
     def close(self):
         self.inner.close()

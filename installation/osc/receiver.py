@@ -254,6 +254,8 @@ def _command_args(path: str, values: tuple) -> tuple:
         return ("next",)
     if path == "/scene/previous":
         return ("previous",)
+    if path in ("/record/start", "/record/stop"):
+        return (path.rsplit("/", 1)[1],)
     if path in ("/blackout", "/freeze", "/overlay"):
         return (values[0],)
     return values

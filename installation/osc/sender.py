@@ -24,6 +24,10 @@ from installation.report import FrameReport
 log = logging.getLogger(__name__)
 
 
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, (float, np.floating)) else value
+
+
 def message(path: str, values: Any = ()) -> OscMessageBuilder:
     """A message whose numbers are all sent as 32-bit floats unless they are Python ints."""
     builder = OscMessageBuilder(address=path)
@@ -55,9 +59,11 @@ class OscSender:
         self._min_interval = 1.0 / config.max_rate_hz
         self._last_sent_t = -float("inf")
         self._pending_gestures: list = []
+        self.last_messages: list[list] = []  # [address, *values] of the last frame's bundle (recorder)
 
     def on_frame(self, report: FrameReport) -> None:
         self._pending_gestures.extend(getattr(report, "gestures", ()))
+        self.last_messages = []
         if report.t - self._last_sent_t < self._min_interval - 1e-9:
             self.counters["frames_skipped"] += 1  # over the rate limit; gestures wait for the next bundle
             return
@@ -82,6 +88,7 @@ class OscSender:
         capture = observation.timestamp_s if observation is not None else report.t
         for part in self._messages(report, render_index, source, capture):
             builder.add_content(part.build())
+            self.last_messages.append([part.address, *(_plain(value) for _, value in part.args)])
         self.counters["bundles"] += 1
         return builder.build().dgram
 
