@@ -17,7 +17,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from installation.app import build_stages
 from installation.clock import FixedStepClock
-from installation.config import OscConfig, load_config
+from installation.config import OscConfig, load_config, override
 from installation.control import CommandInbox
 from installation.display import HeadlessDisplay, NullSink
 from installation.features import FEATURE_SPECS
@@ -79,10 +79,10 @@ class Listener:
 
 
 @pytest.fixture
-def live(media):
+def live(media, tmp_path):
     """A runtime on a real clip, stepped by hand, with OSC in on a free port and out to a listener."""
     out = Listener()
-    config = load_config()
+    config = override(load_config(), "record", folder=str(tmp_path / "sessions"))
     shown = []
 
     class Keep(HeadlessDisplay):
@@ -141,6 +141,13 @@ def test_every_control_address_takes_effect_at_the_next_frame(live):
     assert not np.array_equal(shown[-1][0], shown[-2][0])
     send_and_step(runtime, bridge, client, "/overlay", "on")
     assert shown[-1][1] is not None and runtime.show.overlay
+
+    send_and_step(runtime, bridge, client, "/record/start")
+    assert runtime.stages.recorder.recording
+    session = runtime.stages.recorder.session
+    send_and_step(runtime, bridge, client, "/record/stop")
+    assert not runtime.stages.recorder.recording
+    assert len((session / "observations.jsonl").read_text().splitlines()) == 1  # the frame it recorded
 
     send_and_step(runtime, bridge, client, "/tempo", 120)
     send_and_step(runtime, bridge, client, "/beat")
