@@ -19,7 +19,7 @@ PLUGIN_COMMANDS = {
     "train": ("models.train_cli", "train a VAE or GAN on a folder of images or .npz sets"),
     "gestures": ("installation.gestures.cli", "record, train and evaluate gestures"),
 }
-COMMANDS = ("run", "scenes", *PLUGIN_COMMANDS)
+COMMANDS = ("run", "kiosk", "scenes", *PLUGIN_COMMANDS)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -42,17 +42,8 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; a plugin command's own arguments are added only when it is the one used."""
-    parser = argparse.ArgumentParser(prog="main.py", description="Interactive art installation runtime.")
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("scenes", help="list the scenes and their parameters")
-    for name, (module, summary) in PLUGIN_COMMANDS.items():
-        if name == command:
-            importlib.import_module(module).add_parser(commands)
-        else:
-            commands.add_parser(name, help=summary, add_help=False)
-    run = commands.add_parser("run", help="run the installation (the default command)")
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    """The options of ``run``, shared by ``kiosk`` (which passes them on to the runtime)."""
     run.add_argument("--config", type=Path, help="configuration file (default: config.toml)")
     run.add_argument("--source", help="camera, camera:N, camera:/dev/videoN, demo, a video file or an image folder")
     run.add_argument("--loop", action="store_true", default=None, help="play a video or image folder again and again")
@@ -71,6 +62,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("--osc-out", metavar="HOST:PORT", action="append", default=[],
                      help="send the per-frame OSC bundle here (repeatable; overrides osc.targets)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument("--health", type=Path, help="rewrite this JSON health file every few seconds")
+    run.add_argument("--heartbeat", type=Path, help=argparse.SUPPRESS)  # touched by frames; the kiosk watches it
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; a plugin command's own arguments are added only when it is the one used."""
+    parser = argparse.ArgumentParser(prog="main.py", description="Interactive art installation runtime.")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("scenes", help="list the scenes and their parameters")
+    for name, (module, summary) in PLUGIN_COMMANDS.items():
+        if name == command:
+            importlib.import_module(module).add_parser(commands)
+        else:
+            commands.add_parser(name, help=summary, add_help=False)
+    add_run_arguments(commands.add_parser("run", help="run the installation (the default command)"))
+    kiosk = commands.add_parser("kiosk", help="run under a supervisor that restarts it on a crash or hang")
+    add_run_arguments(kiosk)
+    kiosk.add_argument("--hang-timeout", type=float, default=15.0, help="seconds without a frame before a restart")
+    kiosk.add_argument("--log-dir", type=Path, default=Path("logs"), help="rotating logs go here")
     return parser
 
 
@@ -99,6 +109,31 @@ def _run_plugin(args: argparse.Namespace) -> int:
         return 130
 
 
+def _kiosk(args: argparse.Namespace, argv: list[str]) -> int:
+    from installation.supervisor import Supervisor, SupervisorSettings
+
+    run_args = _without_kiosk_options(argv)
+    supervisor = Supervisor(run_args, SupervisorSettings(hang_timeout_s=args.hang_timeout, log_dir=args.log_dir))
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    return supervisor.run()
+
+
+def _without_kiosk_options(argv: list[str]) -> list[str]:
+    """The command line minus the supervisor's own options: what the runtime child is given."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        name = item.split("=", 1)[0]
+        if name in ("--hang-timeout", "--log-dir"):
+            skip = "=" not in item
+            continue
+        kept.append(item)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
@@ -115,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         return _list_scenes()
     if args.command in PLUGIN_COMMANDS:
         return _run_plugin(args)
+    if args.command == "kiosk":
+        return _kiosk(args, argv[1:])
 
     # SIGTERM (systemd, a supervisor) ends the run like Ctrl+C: the loop stops at a frame and
     # closes its outputs. In a window SDL turns it into a quit event first.
@@ -127,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         config_path=args.config, source=args.source, loop=args.loop, headless=args.headless,
         realtime=args.realtime, frames=args.frames, out=args.out, stats=args.stats, trace=args.trace,
         fullscreen=args.fullscreen, overlay=args.overlay, schedule=args.schedule, scene=args.scene,
-        size=args.size, osc_in=args.osc_in, osc_out=tuple(args.osc_out),
+        size=args.size, osc_in=args.osc_in, osc_out=tuple(args.osc_out), health=args.health,
+        heartbeat=args.heartbeat,
     )
     try:
         stats = run(options)

@@ -14,6 +14,7 @@ from installation.display import Display, DisplayError, HeadlessDisplay, WindowD
 from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
+from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
 from installation.perception import build_perception
 from installation.recorder import SessionRecorder
@@ -56,6 +57,8 @@ class RunOptions:
     size: tuple[int, int] | None = None
     osc_in: str | None = None  # [HOST:]PORT, overrides osc.listen
     osc_out: tuple[str, ...] = ()  # HOST:PORT targets, override osc.targets
+    health: Path | None = None  # JSON health file, rewritten every few seconds
+    heartbeat: Path | None = None  # touched while frames are shown (the kiosk supervisor's watch)
 
 
 def configure(options: RunOptions) -> Config:
@@ -106,6 +109,10 @@ def run(options: RunOptions) -> dict:
         runtime.close()
         raise
     stages.listeners.insert(0, osc)  # before the recorder, which logs what OSC sent for the frame
+    if options.health is not None:
+        stages.listeners.insert(0, HealthWriter(options.health))
+    if options.heartbeat is not None:
+        stages.listeners.insert(0, Heartbeat(options.heartbeat))
     if osc.sender is not None:
         stages.recorder.osc_out = lambda: osc.sender.last_messages
     if config.record.enabled:
