@@ -18,6 +18,7 @@ from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
 from installation.perception import build_perception
 from installation.recorder import SessionRecorder
+from installation.recovery import RecoveryPolicy
 from installation.report import TraceWriter
 from installation.runtime import Runtime, Stages
 from installation.show import SceneSlot
@@ -145,6 +146,7 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         display=display,
         listeners=[recorder],  # last among the listeners: it logs what OSC sent for the frame
         recorder=recorder,
+        recovery=RecoveryPolicy(config.scene.fallback, config.scene.attract, config.source.stall_s),
     )
 
 

@@ -39,6 +39,7 @@ class SourceConfig:
     loop: bool = False
     mirror: bool = True  # flip left-right, so a visitor facing the camera sees a mirror
     fallback_to_demo: bool = True  # no camera -> say so and play the bundled demo clip
+    stall_s: float = field(default=2.0, metadata=_range(0.1, 600.0))  # no frame this long -> attract scene
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class PerceptionConfig:
     min_detection_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     min_tracking_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     input_width: int = field(default=640, metadata=_range(0, 4096))  # 0 = the camera's own size
+    hang_timeout_s: float = field(default=5.0, metadata=_range(0.5, 600.0))  # threaded: restart a hung worker
+    restart_after_errors: int = field(default=10, metadata=_range(1, 10_000))  # threaded: failures in a row
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class SmoothingConfig:
 @dataclass(frozen=True)
 class SceneConfig:
     name: str = "body_latent"
+    fallback: str = "dream_drift"  # shown when the scene raises
+    attract: str = "dream_drift"  # shown while the camera delivers nothing (unplugged, frozen)
 
 
 @dataclass(frozen=True)

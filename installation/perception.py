@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
@@ -44,6 +44,7 @@ class Perceiver:
 
         self.config = config
         self.errors = 0
+        self.consecutive_errors = 0
         self._pose = mp.solutions.pose.Pose(
             static_image_mode=False,  # tracking mode: detect once, then follow
             model_complexity=config.pose_model_complexity,
@@ -71,8 +72,10 @@ class Perceiver:
         try:
             pose = self._run_pose(rgb, frame.mirrored)
             hands = self._run_hands(rgb, pose, frame.mirrored)
+            self.consecutive_errors = 0
         except Exception:  # MediaPipe raises plain RuntimeError/ValueError on bad input
             self.errors += 1
+            self.consecutive_errors += 1
             log.exception("perception failed on frame %d; using an empty observation", frame.index)
             pose, hands = np.zeros((0, 4), np.float32), ()
         elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -146,6 +149,7 @@ def assign_sides(hands: list[np.ndarray], labels: list[str], pose: np.ndarray, m
 class PerceptionSchedule(Protocol):
     errors: int
     dropped: int
+    restarts: int
 
     def submit(self, frame: Frame) -> None: ...
 
@@ -162,6 +166,7 @@ class InlinePerception:
     def __init__(self, perceiver: Perceiver) -> None:
         self.perceiver = perceiver
         self.dropped = 0
+        self.restarts = 0  # a hang here blocks the loop itself: the kiosk supervisor restarts the process
         self._result: Observation | None = None
 
     @property
@@ -184,55 +189,109 @@ class InlinePerception:
 
 class ThreadedPerception:
     """Runs MediaPipe on its own thread. Frames and observations pass through newest-wins slots:
-    if perception falls behind, the older waiting frame is dropped (and counted), never queued."""
+    if perception falls behind, the older waiting frame is dropped (and counted), never queued.
 
-    def __init__(self, perceiver: Perceiver) -> None:
+    A watchdog, run from the loop's thread in ``poll``/``wait``, replaces the worker with a fresh
+    Perceiver when one frame has taken longer than ``hang_timeout_s`` (a hung graph: its thread is
+    abandoned, since a thread can't be killed) or after ``restart_after_errors`` failures in a row.
+    Meanwhile the loop keeps rendering from the last observation.
+    """
+
+    def __init__(self, make_perceiver: Callable[[], Perceiver], hang_timeout_s: float = 5.0,
+                 restart_after_errors: int = 10) -> None:
+        self._make, self.hang_timeout_s, self.restart_after_errors = make_perceiver, hang_timeout_s, restart_after_errors
+        self.restarts = 0
+        self._retired_errors = self._retired_dropped = 0
+        self._start_worker(make_perceiver())
+
+    def _start_worker(self, perceiver: Perceiver) -> None:
         self.perceiver = perceiver
         self._inbox: NewestSlot[Frame] = NewestSlot()
         self._outbox: NewestSlot[Observation] = NewestSlot()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="perception", daemon=True)
+        self._busy_since: float | None = None
+        self._pending = False  # a frame was submitted and its observation not yet put out
+        self._thread = threading.Thread(target=self._work, args=(perceiver, self._inbox, self._outbox, self._stop),
+                                        name="perception", daemon=True)
         self._thread.start()
 
     @property
     def errors(self) -> int:
-        return self.perceiver.errors
+        return self._retired_errors + self.perceiver.errors
 
     @property
     def dropped(self) -> int:
-        return self._inbox.overwritten
+        return self._retired_dropped + self._inbox.overwritten
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            frame = self._inbox.take(timeout_s=0.1)
-            if frame is not None:
-                self._outbox.put(self.perceiver.process(frame))
+    def _work(self, perceiver: Perceiver, inbox: NewestSlot, outbox: NewestSlot, stop: threading.Event) -> None:
+        while not stop.is_set():
+            frame = inbox.take(timeout_s=0.1)
+            if frame is None:
+                continue
+            self._busy_since = time.perf_counter()
+            observation = perceiver.process(frame)
+            if stop.is_set():
+                return  # replaced while it worked: this worker is retired
+            self._busy_since = None
+            outbox.put(observation)
+            if not inbox.holds_item:
+                self._pending = False  # after the put: a waiter sees the result or pending work
+
+    def _check(self) -> bool:
+        """Restart a hung or failing worker; returns True if it did."""
+        busy = self._busy_since
+        if busy is not None and time.perf_counter() - busy > self.hang_timeout_s:
+            return self._restart(f"no result for {self.hang_timeout_s:.0f} s (hung)")
+        if self.perceiver.consecutive_errors >= self.restart_after_errors:
+            return self._restart(f"{self.perceiver.consecutive_errors} failures in a row")
+        return False
+
+    def _restart(self, why: str) -> bool:
+        try:
+            fresh = self._make()
+        except Exception:  # can't build one now: keep the old worker, try again at the next check
+            log.exception("perception %s, and a new one could not be started", why)
+            return False
+        self.restarts += 1
+        log.error("perception %s: restarted it (restart #%d)", why, self.restarts)
+        self._stop.set()
+        self._retired_errors += self.perceiver.errors
+        self._retired_dropped += self._inbox.overwritten
+        self._start_worker(fresh)
+        return True
 
     def submit(self, frame: Frame) -> None:
+        self._check()  # a failing worker is replaced before it is given another frame
+        self._pending = True
         self._inbox.put(frame)
 
     def poll(self) -> Observation | None:
+        self._check()
         return self._outbox.take(timeout_s=0.0)
 
     def wait(self) -> Observation | None:
-        """Block until the observation of the last submitted frame is ready (lockstep replay)."""
-        while not self._stop.is_set():
-            observation = self._outbox.take(timeout_s=0.5)
+        """Block until the observation of the last submitted frame is ready (lockstep replay);
+        None if the worker had to be restarted meanwhile (that frame is lost)."""
+        if self._check():
+            return None
+        while True:
+            observation = self._outbox.take(timeout_s=0.2)
             if observation is not None:
                 return observation
-            if not self._thread.is_alive():
+            if self._check() or not self._thread.is_alive():
                 return None
-        return None
+            if not self._pending:
+                return self._outbox.take(timeout_s=0.0)  # nothing pending: nothing more will come
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
-        self.perceiver.close()
+        if not self._thread.is_alive():
+            self.perceiver.close()
 
 
 def build_perception(config: PerceptionConfig) -> PerceptionSchedule:
     """The schedule named by ``config.schedule`` around a new Perceiver."""
-    perceiver = Perceiver(config)
     if config.schedule == "threaded":
-        return ThreadedPerception(perceiver)
-    return InlinePerception(perceiver)
+        return ThreadedPerception(lambda: Perceiver(config), config.hang_timeout_s, config.restart_after_errors)
+    return InlinePerception(Perceiver(config))

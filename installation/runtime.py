@@ -27,6 +27,7 @@ from installation.generator import GeneratorHost
 from installation.overlay import Hud
 from installation.perception import PerceptionSchedule
 from installation.recorder import SessionRecorder
+from installation.recovery import RecoveryPolicy, SourceWatch, repair_latent
 from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
@@ -56,6 +57,7 @@ class Stages:
     display: Display
     listeners: list[FrameListener] = field(default_factory=list)  # trace file, OSC out, recorder
     recorder: SessionRecorder | None = None  # also among the listeners, when there is one
+    recovery: RecoveryPolicy = field(default_factory=RecoveryPolicy)
 
 
 class Runtime:
@@ -73,6 +75,9 @@ class Runtime:
         self._last_image: np.ndarray | None = None
         self._body = TrackedBody.nobody(0.0)
         self._next_status = wall_s() + STATUS_INTERVAL_S
+        self._source_watch = SourceWatch(stages.recovery.stall_s)
+        self._last_good_z: np.ndarray | None = None
+        self._scene_before_stall: str | None = None
 
     def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
         """Render until the media ends, the user quits, ``max_frames`` frames are shown or
@@ -106,6 +111,8 @@ class Runtime:
         # perceive: lockstep waits for this frame's observation; live takes whatever is newest
         observation = self.stages.perception.wait() if self.lockstep else self.stages.perception.poll()
         now = self._advance_time(frame)
+        if not self.lockstep:
+            self._watch_source(frame is not None, now)
         commands = self.inbox.drain()
         for command in commands:  # frame boundary: applied before this frame is drawn
             self.apply(command)
@@ -131,6 +138,7 @@ class Runtime:
         followed = self.show.followed_latent(now)
         if followed is not None and not frozen:  # following another instance: its latent, our params
             state = LatentState(followed, state.params)
+        state = self._checked_latent(state)
         mark = self._timed("scene", mark)
 
         # generate -> show
@@ -174,16 +182,52 @@ class Runtime:
 
     def _scene_update(self, features: Features, now: float, dt: float) -> LatentState:
         inputs = SceneInputs(features, now, dt, self.show.beat_phase(now), self.show.tempo_bpm, self.show.external)
-        scene = self.stages.scenes.scene
+        for _ in range(2):  # the scene, then (if it raised) the fallback scene
+            scene = self.stages.scenes.scene
+            try:
+                self._last_state = scene.update(inputs)
+                return self._last_state
+            except Exception:  # a scene is artist code: the show goes on
+                self.telemetry.errors["scene"] += 1
+                if self.telemetry.errors["scene"] <= 3:
+                    log.exception("scene %s raised", scene.name)
+                if not self._switch_scene(self.stages.recovery.fallback_scene, f"scene {scene.name} raised"):
+                    break
+        if self._last_state is None:
+            raise RuntimeError("no scene could produce a first latent")
+        return self._last_state  # even the fallback failed: hold the last latent
+
+    def _switch_scene(self, name: str, why: str) -> bool:
+        """Switch to scene ``name`` (logged); False if it is already showing or can't be built."""
+        if self.stages.scenes.scene.name == name:
+            return False
         try:
-            self._last_state = scene.update(inputs)
-        except Exception:  # a scene is artist code: the show goes on with the last latent
-            self.telemetry.errors["scene"] += 1
-            if self.telemetry.errors["scene"] <= 3:
-                log.exception("scene %s raised; keeping the last latent", scene.name)
-            if self._last_state is None:
-                raise
-        return self._last_state
+            self.stages.scenes.switch(name)
+        except Exception:
+            log.exception("cannot switch to scene %s", name)
+            return False
+        log.warning("%s: showing %s", why, name)
+        return True
+
+    def _watch_source(self, frame_arrived: bool, now: float) -> None:
+        change = self._source_watch.update(frame_arrived, now)
+        if change == "stalled":
+            self.telemetry.errors["source_stalls"] += 1
+            self._scene_before_stall = self.stages.scenes.scene.name
+            self._switch_scene(self.stages.recovery.attract_scene, f"no camera frame for {self._source_watch.stall_s:g} s")
+        elif change == "resumed" and self._scene_before_stall is not None:
+            self._switch_scene(self._scene_before_stall, "camera frames are back")
+            self._scene_before_stall = None
+
+    def _checked_latent(self, state: LatentState) -> LatentState:
+        z, repaired = repair_latent(np.asarray(state.z, np.float32), self._last_good_z, self.stages.recovery.latent_limit)
+        if repaired:
+            self.telemetry.errors["latent_repaired"] += 1
+            if self.telemetry.errors["latent_repaired"] in (1, 100, 10_000):
+                log.warning("the scene's latent was not finite or out of range; repaired it")
+            state = LatentState(z, state.params)
+        self._last_good_z = z
+        return state
 
     def _hud(self) -> Hud:
         stage_ms = {name: self.telemetry.recent_ms(name) for name in STAGES}
@@ -230,6 +274,7 @@ class Runtime:
     def summary(self) -> dict:
         stats = self.telemetry.summary(self.dropped_frames())
         stats["errors"].setdefault("perception", self.stages.perception.errors)
+        stats["errors"]["perception_restarts"] = self.stages.perception.restarts
         stats["errors"].setdefault("generator_nan_frames", int(getattr(self.stages.generator, "nan_frames", 0)))
         stats["errors"].setdefault("skipped_images", int(getattr(self.stages.source, "skipped", 0)))
         if self.stages.recorder is not None:

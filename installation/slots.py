@@ -39,6 +39,11 @@ class NewestSlot(Generic[T]):
             item, self._item = self._item, None
             return item
 
+    @property
+    def holds_item(self) -> bool:
+        with self._cond:
+            return self._item is not None
+
     def close(self) -> None:
         """Wake every waiter; later ``take`` calls return what is left, then None."""
         with self._cond:

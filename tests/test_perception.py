@@ -83,7 +83,7 @@ def test_inference_size_is_independent_of_the_camera_size(media):
 def test_threaded_schedule_returns_the_same_observation_as_inline(media):
     frame = frame_of(media / "images" / "pose" / "tfjs_pose.jpg")
     inline = InlinePerception(Perceiver(PerceptionConfig()))
-    threaded = ThreadedPerception(Perceiver(PerceptionConfig()))
+    threaded = ThreadedPerception(lambda: Perceiver(PerceptionConfig()))
     inline.submit(frame)
     threaded.submit(frame)
     a, b = inline.wait(), threaded.wait()
