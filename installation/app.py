@@ -14,6 +14,7 @@ from installation.display import Display, DisplayError, HeadlessDisplay, WindowD
 from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
+from installation.gestures import GestureRecognizer
 from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
 from installation.perception import build_perception
@@ -147,6 +148,8 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         listeners=[recorder],  # last among the listeners: it logs what OSC sent for the frame
         recorder=recorder,
         recovery=RecoveryPolicy(config.scene.fallback, config.scene.attract, config.source.stall_s),
+        gestures=(GestureRecognizer.from_config(config.gestures, width / height, config.source.mirror)
+                  if config.gestures.enabled else None),
     )
 
 

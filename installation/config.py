@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from installation.errors import ConfigError
+from installation.gestures.config import GesturesConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.toml"
@@ -140,6 +141,7 @@ class Config:
     headless: HeadlessConfig = HeadlessConfig()
     osc: OscConfig = OscConfig()
     record: RecordConfig = RecordConfig()
+    gestures: GesturesConfig = GesturesConfig()
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -82,6 +82,8 @@ class TraceWriter:
             "features": {name: round(value, 6) for name, value in report.features.as_dict().items()},
             "z": np.round(report.state.z.astype(np.float64), 6).tolist(),
             "scene": report.scene,
+            "gestures": [[e.name, e.phase.value, e.side.value if e.side else None, round(e.confidence, 4)]
+                         for e in report.gestures],
         }
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()

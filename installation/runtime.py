@@ -24,6 +24,7 @@ from installation.control import CommandInbox, ControlCommand
 from installation.display import Display
 from installation.features import FeatureExtractor, Features
 from installation.generator import GeneratorHost
+from installation.gestures import GestureRecognizer
 from installation.overlay import Hud
 from installation.perception import PerceptionSchedule
 from installation.recorder import SessionRecorder
@@ -58,6 +59,7 @@ class Stages:
     listeners: list[FrameListener] = field(default_factory=list)  # trace file, OSC out, recorder
     recorder: SessionRecorder | None = None  # also among the listeners, when there is one
     recovery: RecoveryPolicy = field(default_factory=RecoveryPolicy)
+    gestures: GestureRecognizer | None = None
 
 
 class Runtime:
@@ -128,13 +130,14 @@ class Runtime:
         else:
             self._body = self.stages.smoother.tick(now)
         features = self.stages.features.update(self._body)
+        gestures = tuple(self.stages.gestures.update(self._body, now)) if self.stages.gestures else ()
         mark = self._timed("tracking", mark)
 
         # scene -> latent (a frozen picture keeps its latent)
         dt = 0.0 if self._last_t is None else now - self._last_t
         self._last_t = now
         frozen = self.show.freeze and self._last_state is not None
-        state = self._last_state if frozen else self._scene_update(features, now, dt)
+        state = self._last_state if frozen else self._scene_update(features, gestures, now, dt)
         followed = self.show.followed_latent(now)
         if followed is not None and not frozen:  # following another instance: its latent, our params
             state = LatentState(followed, state.params)
@@ -151,7 +154,7 @@ class Runtime:
         self.telemetry.rendered(done, state.z, image, latency)
         report = FrameReport(now, observation, self._body, features, state, self.stages.scenes.scene.name,
                              self.show.beat_phase(now), self.show.tempo_bpm, self.status(),
-                             frame=frame, commands=tuple(commands))
+                             gestures=gestures, frame=frame, commands=tuple(commands))
         for listener in self.stages.listeners:
             listener.on_frame(report)
         for key in keys:
@@ -180,8 +183,10 @@ class Runtime:
         self.telemetry.stage(stage, (now - since) * 1000.0)
         return now
 
-    def _scene_update(self, features: Features, now: float, dt: float) -> LatentState:
-        inputs = SceneInputs(features, now, dt, self.show.beat_phase(now), self.show.tempo_bpm, self.show.external)
+    def _scene_update(self, features: Features, gestures: tuple, now: float, dt: float) -> LatentState:
+        mapped = self._taught_mappings(features)
+        inputs = SceneInputs(features, now, dt, self.show.beat_phase(now), self.show.tempo_bpm, self.show.external,
+                             gestures, mapped)
         for _ in range(2):  # the scene, then (if it raised) the fallback scene
             scene = self.stages.scenes.scene
             try:
@@ -196,6 +201,17 @@ class Runtime:
         if self._last_state is None:
             raise RuntimeError("no scene could produce a first latent")
         return self._last_state  # even the fallback failed: hold the last latent
+
+    def _taught_mappings(self, features: Features) -> dict:
+        if self.stages.gestures is None:
+            return {}
+        try:
+            return self.stages.gestures.mapped(features.as_dict())
+        except (KeyError, ValueError) as error:  # a mapping taught on inputs this run lacks
+            self.telemetry.errors["gesture_mappings"] += 1
+            if self.telemetry.errors["gesture_mappings"] == 1:
+                log.error("taught mappings cannot run: %s", error)
+            return {}
 
     def _switch_scene(self, name: str, why: str) -> bool:
         """Switch to scene ``name`` (logged); False if it is already showing or can't be built."""
@@ -275,6 +291,8 @@ class Runtime:
         stats = self.telemetry.summary(self.dropped_frames())
         stats["errors"].setdefault("perception", self.stages.perception.errors)
         stats["errors"]["perception_restarts"] = self.stages.perception.restarts
+        if self.stages.gestures is not None:
+            stats["errors"]["gestures"] = self.stages.gestures.errors
         stats["errors"].setdefault("generator_nan_frames", int(getattr(self.stages.generator, "nan_frames", 0)))
         stats["errors"].setdefault("skipped_images", int(getattr(self.stages.source, "skipped", 0)))
         if self.stages.recorder is not None:

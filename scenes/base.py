@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from installation.contracts import LatentState
 from installation.errors import SceneError
@@ -34,6 +34,8 @@ class SceneInputs:
     beat_phase: float | None = None  # 0 at a beat, rising to 1 just before the next; None = no tempo
     tempo_bpm: float | None = None
     external: tuple[float, ...] = ()  # values from an outside model, e.g. Wekinator's /wek/outputs
+    gestures: tuple = ()  # GestureEvents (start / hold / end) of this frame
+    mapped: dict = field(default_factory=dict)  # taught continuous mappings: {mapping: {output: value}}
 
 
 class Scene(abc.ABC):

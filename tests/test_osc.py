@@ -61,6 +61,7 @@ class Listener:
 
     def __init__(self) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.socket.bind(("127.0.0.1", 0))
         self.socket.settimeout(0.05)
         self.port = self.socket.getsockname()[1]
@@ -293,3 +294,25 @@ def test_wekinator_outputs_steer_the_body_latent_scene(live):
     assert offset is not None and np.linalg.norm(offset) > 0.5
     assert scene._external_offset(SceneInputs(features, 1.0, 0.0)) is None
     assert plain.shape == offset.shape
+
+
+def test_gesture_events_appear_in_the_osc_output_once_per_performed_gesture(media):
+    out = Listener()
+    config = override(load_config(), "osc", listen="")
+    clip = media / "video" / "tfjs_pose_squats.mp4"  # three squats
+    source = VideoFileSource(clip, mirror=config.source.mirror)
+    stages = build_stages(config, source, HeadlessDisplay((64, 36), "cover", NullSink()))
+    runtime = Runtime(stages, FixedStepClock(), lockstep=True)
+    bridge = OscBridge(config.osc, runtime.inbox, targets=(f"127.0.0.1:{out.port}",))
+    stages.listeners.insert(0, bridge)
+    received = []
+    runtime.stages.generator.warm_up()
+    while runtime.running:
+        runtime.step()
+        received += out.messages(0.01)
+    runtime.close()
+    received += out.messages(0.3)
+    out.socket.close()
+    crouches = [params for address, params, _ in received if address == "/gesture" and params[0] == "crouch"]
+    assert [params[1] for params in crouches if params[1] == "start"] == ["start"] * 3
+    assert [params[1] for params in crouches if params[1] == "end"] == ["end"] * 2  # the clip ends mid-squat

@@ -110,7 +110,8 @@ class OscSender:
             parts.append(message("/features", values))
         if config.send_gestures:
             for event in self._pending_gestures:
-                parts.append(message("/gesture", (event.name, event.phase, getattr(event, "side", "") or "", event.confidence)))
+                side = event.side.value if event.side is not None else ""
+                parts.append(message("/gesture", (event.name, event.phase.value, side, event.confidence)))
         if config.send_scene:
             parts.append(message("/scene", (report.scene,)))
         if config.send_latent:
