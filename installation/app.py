@@ -15,6 +15,7 @@ from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
 from installation.gestures import GestureRecognizer
+from installation.gestures.live import LiveTeacher
 from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
 from installation.perception import build_perception
@@ -119,6 +120,11 @@ def run(options: RunOptions) -> dict:
         stages.recorder.osc_out = lambda: osc.sender.last_messages
     if config.record.enabled:
         stages.recorder.start()
+    if stages.gestures is not None:
+        teacher = LiveTeacher(config.gestures, stages.gestures, _project_path(config.gestures.folder),
+                              source.frame_size[0] / source.frame_size[1], config.source.mirror)
+        stages.listeners.insert(0, teacher)
+        runtime.control.teacher = teacher
     stats = runtime.run(max_frames=options.frames)
     stats["errors"].update(osc.counters())
     stats["perception_schedule"] = config.perception.schedule

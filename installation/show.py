@@ -17,6 +17,8 @@ import numpy as np
 
 from installation.control import ControlCommand
 from installation.errors import SceneError
+from installation.gestures.errors import GestureError
+from installation.gestures.live import LiveTeacher
 from installation.recorder import SessionRecorder
 from scenes import available_scenes, load_scene
 from scenes.base import Scene
@@ -82,6 +84,7 @@ class ShowControl:
     scenes: SceneSlot
     errors: collections.Counter = field(default_factory=collections.Counter)
     recorder: SessionRecorder | None = None
+    teacher: LiveTeacher | None = None
 
     def apply(self, command: ControlCommand, now: float) -> bool:
         """Carry out ``command`` at media time ``now``. Returns False for a command it does not
@@ -138,6 +141,37 @@ class ShowControl:
         if action not in ("start", "stop", "toggle"):
             raise ValueError(f"unknown record action {action!r}")
         self.recorder.start() if wanted else self.recorder.stop()
+
+    # teaching gestures (Wekinator-style: record, stop, train, run)
+    def _teacher(self) -> LiveTeacher:
+        if self.teacher is None:
+            raise ValueError("gestures are off in this run ([gestures] enabled = false)")
+        return self.teacher
+
+    def _do_gesture_record(self, now: float, name: str, kind: str = "dynamic", *targets: float) -> None:
+        try:
+            self._teacher().start(name, kind, tuple(targets))
+        except GestureError as error:
+            raise ValueError(str(error)) from None
+
+    def _do_gesture_stop(self, now: float) -> None:
+        try:
+            self._teacher().stop()
+        except GestureError as error:
+            raise ValueError(str(error)) from None
+
+    def _do_gesture_train(self, now: float) -> None:
+        try:
+            self._teacher().train()
+        except GestureError as error:
+            raise ValueError(str(error)) from None
+
+    def _do_gesture_run(self, now: float, wanted: object = True) -> None:
+        teacher = self._teacher()
+        teacher.recognizer.learned_enabled = _switch(teacher.recognizer.learned_enabled, wanted)
+
+    def _do_gesture_outputs(self, now: float, *values: float) -> None:
+        self._teacher().outputs = {f"out{i}": float(v) for i, v in enumerate(values)}
 
     # beat
     def _do_beat(self, now: float) -> None:

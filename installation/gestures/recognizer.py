@@ -65,6 +65,7 @@ class GestureRecognizer:
         self.config, self.aspect, self.mirrored = config, float(image_aspect), mirrored
         self.trained = trained if trained is not None and config.learned else TrainedGestures()
         self.errors = 0
+        self.learned_enabled = True  # taught gestures run (switched over OSC, Wekinator's run/stop)
         self.confidences: dict[Key, float] = {}  # the last frame's, for overlays and OSC
         held = GateSettings(config.on_threshold, config.off_threshold, config.min_on_s, config.release_s,
                             config.refractory_s, config.hold_interval_s)
@@ -97,6 +98,13 @@ class GestureRecognizer:
             known = ", ".join(sorted(self.trained.mappings)) or "none"
             raise GestureError(f"no taught mapping called {name!r} (taught: {known})")
         return self.trained.mappings[name]
+
+    def use(self, trained: TrainedGestures) -> None:
+        """Switch to newly trained gestures and mappings (taught live), keeping the built-ins."""
+        self.trained = trained
+        self._matchers = self._build_matchers()
+        self._momentary = MOMENTARY | {template.name for template in self.trained.templates}
+        self._events.reset()
 
     def mapped(self, values: dict[str, float]) -> dict[str, dict[str, float]]:
         """Every taught mapping applied to named inputs (e.g. ``Features.as_dict()``):
@@ -137,6 +145,8 @@ class GestureRecognizer:
         out: dict[Key, float] = {}
         if self.config.builtin:
             out.update(self._builtin(body, hands, frame, t))
+        if not self.learned_enabled:
+            return out
         for key, confidence in self._learned_shapes(hands).items():  # a taught name may equal a built-in one
             out[key] = max(out.get(key, 0.0), confidence)
         out.update(self._movement_matches(body, frame))

@@ -254,6 +254,10 @@ def _command_args(path: str, values: tuple) -> tuple:
         return ("next",)
     if path == "/scene/previous":
         return ("previous",)
+    if path == "/wekinator/control/startRecording":
+        return ("wekinator", "mapping")
+    if path in ("/wekinator/control/startRunning", "/wekinator/control/stopRunning"):
+        return (path.endswith("startRunning"),)
     if path in ("/record/start", "/record/stop"):
         return (path.rsplit("/", 1)[1],)
     if path in ("/blackout", "/freeze", "/overlay"):
