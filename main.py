@@ -19,7 +19,7 @@ PLUGIN_COMMANDS = {
     "train": ("models.train_cli", "train a VAE or GAN on a folder of images or .npz sets"),
     "gestures": ("installation.gestures.cli", "record, train and evaluate gestures"),
 }
-COMMANDS = ("run", "kiosk", "scenes", *PLUGIN_COMMANDS)
+COMMANDS = ("run", "kiosk", "replay", "scenes", *PLUGIN_COMMANDS)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -77,6 +77,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         else:
             commands.add_parser(name, help=summary, add_help=False)
     add_run_arguments(commands.add_parser("run", help="run the installation (the default command)"))
+    replay = commands.add_parser("replay", help="replay a recorded session headless (and export it)")
+    replay.add_argument("session", type=Path, help="a session folder (sessions/<start time>)")
+    replay.add_argument("--with-perception", action="store_true", help="re-run MediaPipe on the recorded frames")
+    replay.add_argument("--out", help="FILE.mp4, or a folder for numbered PNGs")
+    replay.add_argument("--size", type=_size, help="output size WIDTHxHEIGHT")
+    replay.add_argument("--stats", type=Path, help="write the replay's statistics as JSON")
+    replay.add_argument("--osc-out", metavar="HOST:PORT", action="append", default=[], help="send the bundles here")
     kiosk = commands.add_parser("kiosk", help="run under a supervisor that restarts it on a crash or hang")
     add_run_arguments(kiosk)
     kiosk.add_argument("--hang-timeout", type=float, default=15.0, help="seconds without a frame before a restart")
@@ -107,6 +114,21 @@ def _run_plugin(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from installation.errors import InstallationError
+    from installation.replay import ReplayOptions, replay_session
+
+    options = ReplayOptions(args.session, args.with_perception, args.out, args.size, args.stats,
+                            osc_out=tuple(args.osc_out))
+    try:
+        stats = replay_session(options)
+    except InstallationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    logging.getLogger("installation").info("replayed %d frames", stats["rendered_frames"])
+    return 0
 
 
 def _kiosk(args: argparse.Namespace, argv: list[str]) -> int:
@@ -152,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_plugin(args)
     if args.command == "kiosk":
         return _kiosk(args, argv[1:])
+    if args.command == "replay":
+        return _replay(args)
 
     # SIGTERM (systemd, a supervisor) ends the run like Ctrl+C: the loop stops at a frame and
     # closes its outputs. In a window SDL turns it into a quit event first.

@@ -63,7 +63,7 @@ class SessionRecorder:
         try:
             (session / "frames").mkdir(parents=True)
             (session / "config.json").write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
-            self._trace = TraceWriter(session / "observations.jsonl")
+            self._trace = TraceWriter(session / "observations.jsonl", exact=True)
             self._osc_in = (session / "osc_in.jsonl").open("w", encoding="utf-8")
             self._osc_out = (session / "osc_out.jsonl").open("w", encoding="utf-8")
         except OSError as error:
@@ -88,7 +88,7 @@ class SessionRecorder:
                 self._write_frame(report)
             self._trace.on_frame(report)
             for command in report.commands:
-                self._line(self._osc_in, {"t": round(report.t, 6), "command": command.name,
+                self._line(self._osc_in, {"t": report.t, "command": command.name,
                                           "args": [_plain(a) for a in command.args], "origin": command.origin})
             messages = self.osc_out() if self.osc_out is not None else []
             if messages:

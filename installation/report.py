@@ -62,29 +62,35 @@ class FrameListener(Protocol):
 class TraceWriter:
     """``--trace``: landmarks, features and latent of every rendered frame as JSON lines.
 
-    Floats are rounded to 6 decimals; each line is flushed whole, so a killed run leaves a file
-    that is intact up to its last complete line.
+    Floats are rounded to 6 decimals, or kept exact with ``exact`` (session recordings, which
+    must replay to the very same frames). Each line is flushed whole, so a killed run leaves a
+    file that is intact up to its last complete line.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, exact: bool = False) -> None:
         self._file = path.open("w", encoding="utf-8")
+        self._round = (lambda values: np.asarray(values, np.float64)) if exact else (lambda values: np.round(values, 6))
+        self.exact = exact
 
     def on_frame(self, report: FrameReport) -> None:
-        observation = report.observation
+        observation, rounded = report.observation, self._round
         record = {
             "frame": report.frame_index,
-            "t": round(report.t, 6),
-            "pose": np.round(observation.pose, 6).tolist() if observation is not None else None,
+            "t": report.t if self.exact else round(report.t, 6),
+            "new_frame": report.frame is not None,
+            "pose": rounded(observation.pose).tolist() if observation is not None else None,
             "hands": [
-                {"side": hand.side.value, "landmarks": np.round(hand.landmarks, 6).tolist()}
+                {"side": hand.side.value, "score": hand.score, "landmarks": rounded(hand.landmarks).tolist()}
                 for hand in (observation.hands if observation is not None else ())
             ],
             "features": {name: round(value, 6) for name, value in report.features.as_dict().items()},
-            "z": np.round(report.state.z.astype(np.float64), 6).tolist(),
+            "z": rounded(report.state.z.astype(np.float64)).tolist(),
             "scene": report.scene,
             "gestures": [[e.name, e.phase.value, e.side.value if e.side else None, round(e.confidence, 4)]
                          for e in report.gestures],
         }
+        if observation is not None and self.exact:
+            record["observed_t"] = observation.timestamp_s
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 

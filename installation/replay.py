@@ -1,0 +1,268 @@
+"""Replaying a recorded session: ``python main.py replay SESSION [--with-perception] [--out FILE.mp4]``.
+
+From the recorded observations (fast, the default) the run is reproduced exactly: every rendered
+frame is driven by its recorded time, its recorded observation (or none) and the control commands
+applied at it, through the same loop, scene and generator, so a complete session gives the same
+frames and the same OSC output as the live run. ``--with-perception`` instead re-runs MediaPipe on
+the recorded camera segments. A session cut short by a crash replays what was written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from installation.clock import FixedStepClock, wall_s
+from installation.config import Config, config_from_dict, override
+from installation.contracts import Frame, Hand, Observation, Side
+from installation.control import CommandInbox, ControlCommand
+from installation.display import HeadlessDisplay, open_sink
+from installation.errors import SourceError
+from installation.report import FrameListener
+from installation.runtime import Runtime
+from installation.sources import VideoFileSource
+
+log = logging.getLogger(__name__)
+
+NOT_REPLAYED = ("record", "quit")  # a replay must not start recording itself, nor stop early
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    session: Path
+    with_perception: bool = False
+    out: str | None = None  # FILE.mp4 or a folder of PNGs
+    size: tuple[int, int] | None = None
+    stats: Path | None = None
+    progress: bool = True
+    osc_out: tuple[str, ...] = ()  # send the replayed bundles here (the session's own targets are not used)
+
+
+def read_lines(path: Path) -> list[dict]:
+    """The whole JSON lines of a file; a torn last line (a killed run) is dropped."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s: skipping an incomplete line (the run was cut short)", path.name)
+    return records
+
+
+def load_session_config(session: Path) -> Config:
+    """The configuration the session was recorded with. Raises SourceError if it isn't a session."""
+    if not (session / "observations.jsonl").is_file() or not (session / "config.json").is_file():
+        raise SourceError(f"not a recorded session (no observations.jsonl and config.json): {session}")
+    return config_from_dict(json.loads((session / "config.json").read_text()), source_name=f"{session.name}/config.json")
+
+
+class SegmentFrames:
+    """The camera frames of a session's segments, one after another."""
+
+    def __init__(self, session: Path) -> None:
+        self.paths = sorted((session / "frames").glob("segment_*.mp4"))
+        self._frames = self._iterate()
+
+    def _iterate(self) -> Iterator[np.ndarray]:
+        for path in self.paths:
+            capture = cv2.VideoCapture(str(path))
+            while True:
+                ok, image = capture.read()
+                if not ok:
+                    break
+                yield image
+            capture.release()
+
+    def next(self) -> np.ndarray | None:
+        return next(self._frames, None)
+
+
+class SessionSource:
+    """Frames at the recorded times. With an inbox, it also queues each frame's recorded
+    commands, so they are applied at the same frame boundary as in the live run."""
+
+    def __init__(self, session: Path, inbox: CommandInbox | None = None) -> None:
+        self.records = read_lines(session / "observations.jsonl")
+        self.description = f"session {session.name}"
+        self.fps, self.inbox = 30.0, inbox
+        self._commands = _commands_by_time(session / "osc_in.jsonl")
+        self._segments = SegmentFrames(session)
+        self._image = np.zeros((480, 640, 3), np.uint8)
+        first = self._segments.next()
+        if first is not None:
+            self._image, self._first_pending = first, True
+        else:
+            self._first_pending = False
+        self.frame_size = (self._image.shape[1], self._image.shape[0])
+        self.position = -1  # index of the current record
+
+    @property
+    def current(self) -> dict:
+        return self.records[self.position]
+
+    def read(self) -> Frame | None:
+        self.position += 1
+        if self.position >= len(self.records):
+            return None
+        record = self.current
+        if record.get("new_frame"):
+            self._advance_image()
+        for command in self._commands.get(record["t"], ()):
+            if self.inbox is not None:
+                self.inbox.put(command)
+        index = record["frame"] if record["frame"] is not None else -1
+        return Frame(index, record["t"], wall_s(), self._image)
+
+    def _advance_image(self) -> None:
+        if self._first_pending:
+            self._first_pending = False
+            return
+        image = self._segments.next()
+        if image is not None:
+            self._image = image
+
+    def latest(self) -> Frame | None:
+        return self.read()
+
+    def close(self) -> None:
+        pass
+
+
+class RecordedPerception:
+    """Hands the loop each record's observation instead of running MediaPipe."""
+
+    def __init__(self, source: SessionSource) -> None:
+        self.source = source
+        self.errors = self.dropped = self.restarts = 0
+
+    def submit(self, frame: Frame) -> None:
+        pass
+
+    def wait(self) -> Observation | None:
+        record = self.source.current
+        if record["pose"] is None:
+            return None  # no new observation at this frame in the live run
+        pose = np.asarray(record["pose"], np.float32).reshape(-1, 4)
+        hands = tuple(Hand(np.asarray(h["landmarks"], np.float32), Side(h["side"]), h.get("score", 1.0))
+                      for h in record["hands"])
+        return Observation(record["frame"], record.get("observed_t", record["t"]), wall_s(), pose, hands)
+
+    poll = wait
+
+    def close(self) -> None:
+        pass
+
+
+def _commands_by_time(path: Path) -> dict[float, list[ControlCommand]]:
+    commands: dict[float, list[ControlCommand]] = {}
+    if not path.is_file():
+        return commands
+    for record in read_lines(path):
+        if record["command"] in NOT_REPLAYED:
+            continue
+        command = ControlCommand(record["command"], tuple(record["args"]), f"replay ({record['origin']})")
+        commands.setdefault(record["t"], []).append(command)
+    return commands
+
+
+class Progress:
+    """One line on stderr, rewritten as the replay goes."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.count = max(1, total), 0
+
+    def on_frame(self, report) -> None:
+        self.count += 1
+        if self.count % 10 == 0 or self.count == self.total:
+            filled = int(30 * self.count / self.total)
+            sys.stderr.write(f"\rreplay [{'#' * filled}{'.' * (30 - filled)}] {self.count}/{self.total} frames")
+            if self.count >= self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def replay_session(options: ReplayOptions) -> dict:
+    """Replay a session headless; returns the run's stats (and writes them to ``options.stats``)."""
+    from installation.app import build_stages  # app imports this module's callers; keep it lazy
+
+    # the replay talks to nobody unless asked: the venue's sound system must not hear a rerun
+    config = override(load_session_config(options.session), "osc", listen="", targets=tuple(options.osc_out),
+                      wekinator="", mediapipe_osc="")
+    config = dataclasses.replace(config, record=dataclasses.replace(config.record, enabled=False))
+    size = options.size or (config.headless.width, config.headless.height)
+    display = HeadlessDisplay(size, config.display.fit, open_sink(options.out, size, config.headless.video_fps))
+    if options.with_perception:
+        source = _segments_source(options.session)
+        stages = build_stages(config, source, display)
+        total = None
+    else:
+        source = SessionSource(options.session)
+        stages = build_stages(config, source, display)
+        stages.perception.close()
+        stages.perception = RecordedPerception(source)
+        total = len(source.records)
+    runtime = Runtime(stages, FixedStepClock(), lockstep=True)
+    if isinstance(source, SessionSource):
+        source.inbox = runtime.inbox
+    _add_outputs(stages.listeners, config, runtime, total if options.progress else None)
+    stats = runtime.run()
+    if options.stats is not None:
+        options.stats.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    return stats
+
+
+def _add_outputs(listeners: list[FrameListener], config: Config, runtime: Runtime, total: int | None) -> None:
+    from installation.osc import OscBridge
+
+    bridge = OscBridge(config.osc, runtime.inbox, listen="")
+    listeners.insert(0, bridge)
+    if bridge.sender is not None and runtime.stages.recorder is not None:
+        runtime.stages.recorder.osc_out = lambda: bridge.sender.last_messages
+    if total is not None:
+        listeners.append(Progress(total))
+
+
+def _segments_source(session: Path) -> "_ConcatenatedVideo":
+    segments = sorted((session / "frames").glob("segment_*.mp4"))
+    if not segments:
+        raise SourceError(f"{session} has no recorded camera segments to perceive")
+    return _ConcatenatedVideo(segments)
+
+
+class _ConcatenatedVideo:
+    """Several video files read as one, with times continuing across them."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.sources = [VideoFileSource(path) for path in paths]
+        self.fps, self.frame_size = self.sources[0].fps, self.sources[0].frame_size
+        self.description = f"{len(paths)} recorded segments"
+        self._current, self._index, self._offset, self._last = 0, 0, 0.0, 0.0
+
+    def read(self) -> Frame | None:
+        while self._current < len(self.sources):
+            frame = self.sources[self._current].read()
+            if frame is not None:
+                self._last = self._offset + frame.timestamp_s
+                self._index += 1
+                return Frame(self._index - 1, self._last, frame.wall_s, frame.image_bgr)
+            self._offset = self._last + 1.0 / self.fps
+            self._current += 1
+        return None
+
+    def latest(self) -> Frame | None:
+        return self.read()
+
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()
