@@ -19,7 +19,7 @@ PLUGIN_COMMANDS = {
     "train": ("models.train_cli", "train a VAE or GAN on a folder of images or .npz sets"),
     "gestures": ("installation.gestures.cli", "record, train and evaluate gestures"),
 }
-COMMANDS = ("run", "kiosk", "replay", "scenes", *PLUGIN_COMMANDS)
+COMMANDS = ("run", "kiosk", "replay", "scenes", "models", *PLUGIN_COMMANDS)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -57,6 +57,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--overlay", action="store_true", default=None, help="start with the overlay on (key H)")
     run.add_argument("--schedule", choices=("inline", "threaded"), help="where perception runs")
     run.add_argument("--scene", help="the scene to run (see scenes/)")
+    run.add_argument("--model", help="the generator: cppn, a shipped name (python main.py models) or a file "
+                                     "(.safetensors checkpoint, TorchScript .pt/.ts, .onnx)")
     run.add_argument("--size", type=_size, help="output size WIDTHxHEIGHT (window, or headless frames)")
     run.add_argument("--osc-in", metavar="[HOST:]PORT", help="listen for OSC control here (overrides osc.listen)")
     run.add_argument("--osc-out", metavar="HOST:PORT", action="append", default=[],
@@ -71,6 +73,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Interactive art installation runtime.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("scenes", help="list the scenes and their parameters")
+    commands.add_parser("models", help="list the generators that ship with the project")
     for name, (module, summary) in PLUGIN_COMMANDS.items():
         if name == command:
             importlib.import_module(module).add_parser(commands)
@@ -100,6 +103,19 @@ def _list_scenes() -> int:
         print(f"{name}: {summary}")
         for spec in scene.PARAMETERS:
             print(f"    {spec.name} = {spec.default:g}  ({spec.low:g}..{spec.high:g})  {spec.description}")
+    return 0
+
+
+def _list_models() -> int:
+    from models import DEFAULTS_DIR, shipped_models
+    from models.checkpoint import read_checkpoint_meta
+
+    print("cppn: a compositional pattern-producing network, seeded, no training (generator.resolution, latent_dim)")
+    for name in shipped_models():
+        meta = read_checkpoint_meta(DEFAULTS_DIR / f"{name}.safetensors")
+        themes = f", themes: {', '.join(meta.themes)}" if meta.themes else ""
+        print(f"{name}: {meta.kind.upper()} {meta.resolution}px, latent {meta.latent_dim}, {meta.steps} steps{themes}")
+        print(f"    data: {meta.description} ({meta.licence})")
     return 0
 
 
@@ -170,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "scenes":
         return _list_scenes()
+    if args.command == "models":
+        return _list_models()
     if args.command in PLUGIN_COMMANDS:
         return _run_plugin(args)
     if args.command == "kiosk":
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         config_path=args.config, source=args.source, loop=args.loop, headless=args.headless,
         realtime=args.realtime, frames=args.frames, out=args.out, stats=args.stats, trace=args.trace,
         fullscreen=args.fullscreen, overlay=args.overlay, schedule=args.schedule, scene=args.scene,
-        size=args.size, osc_in=args.osc_in, osc_out=tuple(args.osc_out), health=args.health,
+        size=args.size, model=args.model, osc_in=args.osc_in, osc_out=tuple(args.osc_out), health=args.health,
         heartbeat=args.heartbeat,
     )
     try:

@@ -58,6 +58,7 @@ class RunOptions:
     schedule: str | None = None
     scene: str | None = None
     size: tuple[int, int] | None = None
+    model: str | None = None  # generator name or file, overrides generator.model
     osc_in: str | None = None  # [HOST:]PORT, overrides osc.listen
     osc_out: tuple[str, ...] = ()  # HOST:PORT targets, override osc.targets
     health: Path | None = None  # JSON health file, rewritten every few seconds
@@ -77,6 +78,8 @@ def configure(options: RunOptions) -> Config:
         config = override(config, "display", fullscreen=options.fullscreen)
     if options.overlay is not None:
         config = override(config, "display", overlay=options.overlay)
+    if options.model is not None:
+        config = override(config, "generator", model=options.model)
     if options.size is not None:
         section = "headless" if options.headless else "display"
         config = override(config, section, width=options.size[0], height=options.size[1])

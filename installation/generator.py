@@ -1,14 +1,31 @@
 """The generator host: owns the model and its device, and turns a ``LatentState`` into pixels.
 
-Set-up (``__init__``) picks the device, builds the model and allocates the device buffers;
-``warm_up()`` renders once so the first shown frame is not slow; ``render()`` is the per-frame
-step. A model that emits NaN or inf never stops the show: those values become grey, and the
-frame is counted in ``nan_frames``.
+Set-up (``__init__``) picks the device, loads the model, renders one probe frame and allocates
+the device buffers; ``warm_up()`` renders once more through the whole path so the first shown
+frame is not slow; ``render()`` is the per-frame step.
+
+What it survives:
+- a configured model that cannot be loaded (unknown name, missing, corrupt or truncated file,
+  a checkpoint whose metadata does not match its weights, a file that breaks the generator
+  contract, or NaN on the probe frame): one warning line says why, the show runs on the CPPN
+  with the configured resolution, latent size and seed, and ``fallback_reason`` keeps the why;
+- a model that emits NaN or inf later: those values become grey, counted in ``nan_frames``.
+
+A conditional model (one with ``themes``) is steered by ``LatentState.params["theme"]``, an index
+into its themes (wrapped around their count); without it the model gets no condition and uses its
+own default. An unconditional model ignores the parameter.
+
+On CUDA only: channels-last memory for convolutional models, half precision where it draws the
+same picture as float32 (checked on probe latents at set-up), and a captured CUDA graph per
+condition where replaying it is faster than launching the kernels one by one.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
+import time
 
 import numpy as np
 import torch
@@ -20,24 +37,44 @@ from models import Generator, build_generator
 
 logger = logging.getLogger(__name__)
 
+FALLBACK_MODEL = "cppn"
+THEME_PARAM = "theme"  # LatentState.params key: the index of a conditional model's theme
+_HALF_MAX_ERROR = 2.0 / 127.5  # fp16 is kept only if no probe pixel moves by more than 2 grey levels
+_GRAPH_MIN_SPEED_UP = 1.1  # a CUDA graph is kept only if replays are at least this much faster
+_GRAPH_TIMING_RUNS = 10
+
 
 class GeneratorHost:
     """Renders latents with the configured model, on the configured device, as RGB uint8."""
 
-    def __init__(self, config: GeneratorConfig) -> None:
-        """Build the model and its buffers. Raises ModelError if either cannot be set up."""
+    def __init__(self, config: GeneratorConfig, fallback: bool = True) -> None:
+        """Load the model and allocate its buffers.
+
+        With ``fallback`` (the runtime's way), a model that cannot be loaded or fails its probe
+        frame is replaced by the CPPN and the reason kept in ``fallback_reason``; without it, that
+        ModelError is raised. Raises ModelError when the device cannot be used.
+        """
+        self._config = config
         self._device = select_device(config.device)
         if config.torch_threads > 0:
             # Process-wide: the generator is the heaviest CPU user, so it sets the policy.
             torch.set_num_threads(config.torch_threads)
-        self._model = _load_model(config, self._device)
+        self.fallback_reason: str | None = None  # why the configured model is not the one running
+        self._model = self._load_or_fall_back(config, fallback)
+        self._themes: tuple[str, ...] = tuple(getattr(self._model, "themes", ()) or ())
+        self._dtype = torch.float32
+        if self._device.type == "cuda":
+            self._dtype = _prepare_for_cuda(self._model, self._device)
         D = self._model.latent_dim
         self._z_host = torch.zeros(1, D, dtype=torch.float32)  # (1, D), written from numpy each frame
         self._z_np = self._z_host.numpy()  # (1, D) view of the same memory
         on_cpu = self._device.type == "cpu"
-        self._z = self._z_host if on_cpu else torch.zeros(1, D, device=self._device)  # (1, D)
-        self._work: torch.Tensor | None = None  # (3, R, R) float, allocated on the first frame
-        self._pixels: torch.Tensor | None = None  # (R, R, 3) uint8 on the device, GPU only
+        self._z = self._z_host if on_cpu else torch.zeros(1, D, device=self._device, dtype=self._dtype)  # (1, D)
+        self._condition = torch.zeros(1, dtype=torch.long, device=self._device)  # (1,) theme index
+        self._theme_index = 0
+        self._graphs: dict[tuple[bool, int], _CudaGraph | None] = {}  # (conditioned, resolution) -> graph
+        self._work: torch.Tensor | None = None  # (3, H, W) float32, allocated on the first frame
+        self._pixels: torch.Tensor | None = None  # (H, W, 3) uint8 on the device, GPU only
         self.nan_frames = 0  # frames whose model output held NaN or inf
 
     @property
@@ -47,8 +84,18 @@ class GeneratorHost:
 
     @property
     def resolution(self) -> int:
-        """Returns R: ``render`` returns (R, R, 3) images."""
+        """Returns R, the height of the images ``render`` returns (and their width when square)."""
         return int(self._model.resolution)
+
+    @property
+    def themes(self) -> tuple[str, ...]:
+        """Returns the model's theme names (``params["theme"]`` indexes them); () if unconditional."""
+        return self._themes
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """Returns the running model (the CPPN after a fallback), e.g. for ``models.latent_tools``."""
+        return self._model
 
     @property
     def device(self) -> torch.device:
@@ -61,19 +108,43 @@ class GeneratorHost:
         Raises ModelError if the model's output breaks the generator contract.
         """
         self.render(LatentState(z=np.zeros(self.latent_dim, np.float32)))
-        logger.info("generator warmed up on %s at %d x %d", self._device, self.resolution, self.resolution)
+        logger.info("generator warmed up on %s at %d x %d%s", self._device, self.resolution, self.resolution,
+                    " (fp16)" if self._dtype == torch.float16 else "")
 
     def render(self, state: LatentState) -> np.ndarray:
-        """Render ``state.z``; returns a new contiguous (R, R, 3) uint8 RGB image.
+        """Render ``state.z`` (and ``state.params["theme"]`` for a conditional model).
 
-        Raises ModelError if z is not a vector of length ``latent_dim``, or if the model's output
-        is not (1, 3, H, W).
+        Returns a new contiguous (H, W, 3) uint8 RGB image. Raises ModelError if z is not a vector
+        of length ``latent_dim``, or if the model's output is not (1, 3, H, W).
         """
         self._load_latent(state.z)
+        condition = self._condition_for(state.params)
         with torch.inference_mode():
-            image = self._model(self._z)  # (1, 3, R, R) in [-1, 1]
+            image = self._forward(condition)  # (1, 3, H, W) in [-1, 1]
             _check_output(image)
             return self._to_rgb8(image[0])
+
+    def fall_back_to_cppn(self, reason: str) -> None:
+        """Swap the running model for the CPPN (same latent size, so the scene carries on), e.g.
+        after it produced NaN frame after frame. Logged; ``fallback_reason`` says why."""
+        original, nan_frames = self._config.model, self.nan_frames
+        config = dataclasses.replace(self._config, model=FALLBACK_MODEL, latent_dim=self.latent_dim)
+        self.__init__(config)  # rebuilds the model and every buffer for it
+        self.nan_frames, self.fallback_reason = nan_frames, reason
+        logger.warning("generator model '%s' %s; running on the CPPN instead", original, reason)
+
+    def _load_or_fall_back(self, config: GeneratorConfig, fallback: bool) -> torch.nn.Module:
+        try:
+            model = _load_model(config, self._device)
+            _probe_frame(model, config.model, self._device)
+            return model
+        except ModelError as error:
+            if not fallback or config.model == FALLBACK_MODEL:
+                raise
+            self.fallback_reason = str(error)
+        logger.warning("generator model '%s' cannot be used: %s; running on the CPPN instead",
+                       config.model, self.fallback_reason)
+        return _load_model(dataclasses.replace(config, model=FALLBACK_MODEL), self._device)
 
     def _load_latent(self, z: np.ndarray) -> None:
         z = np.asarray(z)
@@ -82,16 +153,42 @@ class GeneratorHost:
             raise ModelError(f"latent z has {got}; the generator expects length {self.latent_dim}")
         np.copyto(self._z_np[0], z, casting="same_kind")
         if self._z is not self._z_host:
-            self._z.copy_(self._z_host)  # 4 * D bytes host -> device, into the set-up buffer
+            self._z.copy_(self._z_host)  # 4 * D bytes host -> device (cast to the model's dtype)
+
+    def _condition_for(self, params: dict[str, float]) -> torch.Tensor | None:
+        """The (1,) theme index buffer for a conditional model asked for a theme, else None."""
+        theme = params.get(THEME_PARAM) if self._themes else None
+        if theme is None:
+            return None
+        index = int(round(float(theme))) % len(self._themes)
+        if index != self._theme_index:
+            self._condition.fill_(index)  # a scalar write into the set-up buffer: no allocation
+            self._theme_index = index
+        return self._condition
+
+    def _forward(self, condition: torch.Tensor | None) -> torch.Tensor:
+        if self._device.type == "cuda":
+            graph = self._graph_for(condition)
+            if graph is not None:
+                return graph.replay()
+        return self._model(self._z) if condition is None else self._model(self._z, condition)
+
+    def _graph_for(self, condition: torch.Tensor | None) -> _CudaGraph | None:
+        """The CUDA graph for this kind of call, captured on first use; None where it does not help."""
+        key = (condition is not None, self.resolution)  # a new resolution needs a new capture
+        if key not in self._graphs:
+            self._graphs[key] = _capture_if_faster(self._model, self._z, condition)
+        return self._graphs[key]
 
     def _to_rgb8(self, image: torch.Tensor) -> np.ndarray:
-        """(3, R, R) float in [-1, 1] -> (R, R, 3) uint8 on the CPU, non-finite values as grey."""
+        """(3, H, W) in [-1, 1] -> (H, W, 3) uint8 on the CPU, non-finite values as grey."""
         if self._work is None or self._work.shape != image.shape:
             self._allocate_frame_buffers(image.shape)
         finite = torch.isfinite(image).all()  # () bool, left on the device: no sync here
-        work = torch.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0, out=self._work)
+        work = self._work.copy_(image)  # float32 whatever the model's dtype
+        work.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
         work.add_(1.0).mul_(127.5).add_(0.5).clamp_(0.0, 255.0)  # + 0.5: the cast truncates
-        hwc = work.permute(1, 2, 0)  # (R, R, 3) view
+        hwc = work.permute(1, 2, 0)  # (H, W, 3) view
         frame = np.empty(hwc.shape, np.uint8)  # new each frame: callers may keep frames
         if self._pixels is None:
             torch.from_numpy(frame).copy_(hwc)
@@ -106,10 +203,10 @@ class GeneratorHost:
     def _allocate_frame_buffers(self, shape: torch.Size) -> None:
         # Sized from the first output, and again if the model's resolution is changed later.
         logger.debug("generator frame buffers for output %s", tuple(shape))
-        self._work = torch.empty(shape, dtype=torch.float32, device=self._device)  # (3, R, R)
+        self._work = torch.empty(shape, dtype=torch.float32, device=self._device)  # (3, H, W)
         if self._device.type != "cpu":
             C, H, W = shape
-            self._pixels = torch.empty(H, W, C, dtype=torch.uint8, device=self._device)  # (R, R, 3)
+            self._pixels = torch.empty(H, W, C, dtype=torch.uint8, device=self._device)  # (H, W, 3)
 
     def _count_nan_frame(self) -> None:
         self.nan_frames += 1
@@ -151,6 +248,97 @@ def _load_model(config: GeneratorConfig, device: torch.device) -> torch.nn.Modul
     return model
 
 
+def _probe_frame(model: torch.nn.Module, name: str, device: torch.device) -> None:
+    """Render z = 0 once; raises ModelError if that fails, breaks the contract or is not finite."""
+    z = torch.zeros(1, int(model.latent_dim), device=device)  # (1, D)
+    with torch.inference_mode():
+        try:
+            image = model(z)
+        except (RuntimeError, ValueError) as error:
+            raise ModelError(f"model '{name}' failed its first render: {error}") from None
+        _check_output(image)
+        if not bool(torch.isfinite(image).all()):  # a sync, once, at set-up
+            raise ModelError(f"model '{name}' rendered NaN or inf from a zero latent")
+
+
 def _check_output(image: torch.Tensor) -> None:
     if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
         raise ModelError(f"generator returned shape {tuple(image.shape)}; expected (1, 3, H, W)")
+
+
+# --- CUDA only: memory format, half precision, graphs -----------------------------------------
+
+def _prepare_for_cuda(model: torch.nn.Module, device: torch.device) -> torch.dtype:
+    """Channels-last for convolutional models, and fp16 where it draws the same picture.
+
+    Changes ``model`` in place; returns the dtype its latents must have.
+    """
+    if any(parameter.dim() == 4 for parameter in model.parameters()):
+        model.to(memory_format=torch.channels_last)  # convolutions run faster in NHWC on tensor cores
+    if not getattr(model, "supports_half", True):
+        return torch.float32
+    probe = torch.randn(4, int(model.latent_dim), generator=torch.Generator().manual_seed(0)).to(device)
+    try:
+        with torch.inference_mode():
+            reference = model(probe).float()
+            half = copy.deepcopy(model).half()
+            error = float((half(probe.half()).float() - reference).abs().max())  # a sync, once, at set-up
+    except (RuntimeError, ValueError) as failure:
+        logger.info("generator keeps float32 on CUDA: fp16 failed (%s)", str(failure).splitlines()[0])
+        return torch.float32
+    if not error <= _HALF_MAX_ERROR:  # also true for NaN
+        logger.info("generator keeps float32 on CUDA: fp16 differs by up to %.4f", error)
+        return torch.float32
+    model.half()
+    logger.info("generator runs in fp16 on CUDA (differs from float32 by up to %.4f)", error)
+    return torch.float16
+
+
+class _CudaGraph:
+    """One forward pass captured at fixed input buffers; ``replay`` re-runs it on their current values."""
+
+    def __init__(self, model: torch.nn.Module, z: torch.Tensor, condition: torch.Tensor | None) -> None:
+        args = (z,) if condition is None else (z, condition)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up runs on a side stream, as graph capture requires
+            for _ in range(3):
+                model(*args)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.output = model(*args)  # (1, 3, H, W), overwritten by every replay
+
+    def replay(self) -> torch.Tensor:
+        """Returns the static output buffer, refilled from the input buffers' current values."""
+        self.graph.replay()
+        return self.output
+
+
+def _capture_if_faster(model: torch.nn.Module, z: torch.Tensor, condition: torch.Tensor | None) -> _CudaGraph | None:
+    """Capture a graph and time it against eager launches; returns it only where it helps."""
+    if not getattr(model, "supports_cuda_graph", True):
+        return None
+    args = (z,) if condition is None else (z, condition)
+    try:
+        graph = _CudaGraph(model, z, condition)
+    except RuntimeError as error:  # e.g. a model that syncs with the CPU inside forward
+        torch.cuda.synchronize()
+        logger.info("generator runs without a CUDA graph: capture failed (%s)", str(error).splitlines()[0])
+        return None
+    eager_s = _time_cuda(lambda: model(*args))
+    graph_s = _time_cuda(graph.replay)
+    helps = eager_s >= graph_s * _GRAPH_MIN_SPEED_UP
+    logger.info("CUDA graph %s: %.3f ms per frame, eager %.3f ms", "used" if helps else "not used",
+                graph_s * 1000.0, eager_s * 1000.0)
+    return graph if helps else None
+
+
+def _time_cuda(step: object) -> float:
+    """Seconds per call of ``step`` over a few calls; synchronises the device (set-up only)."""
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(_GRAPH_TIMING_RUNS):
+        step()  # type: ignore[operator]
+    torch.cuda.synchronize()
+    return (time.perf_counter() - started) / _GRAPH_TIMING_RUNS

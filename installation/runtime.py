@@ -39,6 +39,7 @@ from scenes.base import SceneInputs
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 10.0
+NAN_FRAMES_BEFORE_FALLBACK = 3  # a model whose output holds NaN this many frames running is replaced
 
 
 class Clock(Protocol):
@@ -79,6 +80,7 @@ class Runtime:
         self._next_status = wall_s() + STATUS_INTERVAL_S
         self._source_watch = SourceWatch(stages.recovery.stall_s)
         self._last_good_z: np.ndarray | None = None
+        self._nan_streak = 0
         self._scene_before_stall: str | None = None
 
     def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
@@ -170,7 +172,13 @@ class Runtime:
         if self.show.blackout:
             size = self.stages.generator.resolution
             return np.zeros((size, size, 3), np.uint8)
-        self._last_image = self.stages.generator.render(state)
+        generator = self.stages.generator
+        nan_before = generator.nan_frames
+        self._last_image = generator.render(state)
+        self._nan_streak = self._nan_streak + 1 if generator.nan_frames > nan_before else 0
+        if self._nan_streak >= NAN_FRAMES_BEFORE_FALLBACK and generator.fallback_reason is None:
+            generator.fall_back_to_cppn(f"produced NaN in {self._nan_streak} frames in a row")
+            self._nan_streak = 0
         return self._last_image
 
     def _advance_time(self, frame: Frame | None) -> float:
@@ -294,6 +302,9 @@ class Runtime:
         if self.stages.gestures is not None:
             stats["errors"]["gestures"] = self.stages.gestures.errors
         stats["errors"].setdefault("generator_nan_frames", int(getattr(self.stages.generator, "nan_frames", 0)))
+        reason = getattr(self.stages.generator, "fallback_reason", None)
+        stats["errors"]["generator_fallback"] = int(reason is not None)
+        stats["generator_fallback_reason"] = reason
         stats["errors"].setdefault("skipped_images", int(getattr(self.stages.source, "skipped", 0)))
         if self.stages.recorder is not None:
             stats["errors"]["recording_failures"] = self.stages.recorder.failures

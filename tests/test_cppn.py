@@ -148,7 +148,7 @@ def test_registry_builds_the_cppn_from_config() -> None:
 
 
 def test_registry_rejects_an_unknown_model() -> None:
-    with pytest.raises(ModelError, match=r"unknown model 'stylegan9' \(known: cppn\)"):
+    with pytest.raises(ModelError, match=r"unknown model 'stylegan9' \(known: cppn[,;]"):
         build_generator(GeneratorConfig(model="stylegan9"))
 
 

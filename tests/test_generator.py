@@ -72,9 +72,22 @@ def test_wrong_latent_shape_is_a_model_error(host: GeneratorHost, z: np.ndarray)
     assert ("length 5" in str(caught.value)) or ("shape (1, 8)" in str(caught.value))
 
 
-def test_unknown_model_is_a_model_error() -> None:
-    with pytest.raises(ModelError, match=r"unknown model 'nope' \(known: cppn\)"):
-        GeneratorHost(GeneratorConfig(model="nope", device="cpu"))
+def test_unknown_model_is_a_model_error_without_fallback() -> None:
+    with pytest.raises(ModelError, match=r"unknown model 'nope' \(known: cppn[,;]"):
+        GeneratorHost(GeneratorConfig(model="nope", device="cpu"), fallback=False)
+
+
+def test_unknown_model_falls_back_to_the_cppn(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="installation.generator"):
+        host = GeneratorHost(dataclasses.replace(CONFIG, model="nope"))
+    assert host.fallback_reason is not None and "unknown model 'nope'" in host.fallback_reason
+    assert host.render(_state()).tobytes() == GeneratorHost(CONFIG).render(_state()).tobytes()
+    assert [r.getMessage() for r in caplog.records if "running on the CPPN" in r.getMessage()]
+
+
+def test_a_working_model_has_no_fallback_reason(host: GeneratorHost) -> None:
+    assert host.fallback_reason is None
+    assert host.themes == ()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

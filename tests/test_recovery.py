@@ -212,3 +212,34 @@ def test_source_watch_and_latent_repair_units():
     assert watch.update(True, 5.1) == "resumed"
     z, repaired = repair_latent(np.array([np.nan, 2.0, 50.0], np.float32), np.array([0.5, 0.0, 0.0], np.float32), 8.0)
     assert repaired and z.tolist() == [0.5, 2.0, 8.0]
+
+
+def test_a_model_producing_nan_is_replaced_by_the_cppn(media):
+    config = override(override(load_config(), "osc", listen=""), "generator", model="vae_art64")
+    runtime, reports = make_runtime(media, config=config)
+    generator = runtime.stages.generator
+    assert generator.fallback_reason is None  # the shipped VAE loaded
+    model, calls = generator.model, [0]
+    real_forward = model.forward
+
+    def breaks_down(*args, **kwargs):
+        calls[0] += 1
+        image = real_forward(*args, **kwargs)
+        return image * float("nan") if calls[0] > 6 else image
+
+    model.forward = breaks_down
+    stats = runtime.run(max_frames=20)
+    assert stats["rendered_frames"] == 20
+    assert stats["errors"]["generator_nan_frames"] == 3 and stats["errors"]["generator_fallback"] == 1
+    assert "NaN" in stats["generator_fallback_reason"]
+    assert runtime.stages.generator.model.__class__.__name__ == "CPPN"
+
+
+def test_a_model_that_cannot_load_runs_on_the_cppn(media, tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 64)
+    config = override(override(load_config(), "osc", listen=""), "generator", model=str(broken))
+    runtime, _ = make_runtime(media, config=config)
+    stats = runtime.run(max_frames=5)
+    assert stats["rendered_frames"] == 5 and stats["errors"]["generator_fallback"] == 1
+    assert "broken.safetensors" in stats["generator_fallback_reason"]

@@ -1,0 +1,169 @@
+"""Figures for models/README.md: VAE reconstruction PSNR per set, and GAN sample diversity.
+
+    python -m models.evaluate                     # the shipped defaults on ../shared/art
+    python -m models.evaluate --vae V.safetensors --gan G.safetensors --data A.npz B.npz --grids DIR
+
+PSNR: each held-out image (``models.data.split_holdout``: never trained on) is encoded to its
+posterior mean and decoded; PSNR in dB over 8-bit pixels, averaged over images, is compared with
+the PSNR of the same images against their set's mean training image (the best constant guess).
+
+Diversity: 256 GAN samples (z ~ N(0, I), themes taken in turn) and 256 real images are mapped
+to latents by the VAE's encoder; the mean pairwise Euclidean distance of each set is reported,
+and their ratio (1.0 = samples as spread out as the data; near 0 = mode collapse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from models.checkpoint import load_checkpoint
+from models.data import ArtDataset, load_dataset, save_image_grid, split_holdout, to_model_range
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = PROJECT_ROOT / "models" / "defaults"
+ART = PROJECT_ROOT / ".." / "shared" / "art"
+DEFAULT_SETS = (ART / "openclipart_64.npz", ART / "emoji_64.npz")
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of images in [-1, 1] as 8-bit pixels; returns (B,) one value per image pair."""
+    mse = ((a - b) * 127.5).round().pow(2).mean(dim=(1, 2, 3))  # (B,), in 8-bit units
+    return 10.0 * torch.log10(255.0 ** 2 / mse.clamp_min(1e-10))
+
+
+def _condition(model: nn.Module, data: ArtDataset, labels: torch.Tensor) -> torch.Tensor | None:
+    """Theme indices for ``model`` if it was trained on the same themes, else None (all themes)."""
+    return labels if tuple(model.themes) == data.themes else None
+
+
+@torch.inference_mode()
+def vae_psnr_by_set(vae: nn.Module, data: ArtDataset, batch: int = 128) -> dict[str, dict[str, float]]:
+    """For each theme: {"held_out", "vae_psnr", "mean_image_psnr", "gain"}; returns them by theme name."""
+    train_idx, held_idx = split_holdout(data)
+    results = {}
+    for theme_index, theme in enumerate(data.themes):
+        held = held_idx[data.labels[held_idx] == theme_index]
+        train = train_idx[data.labels[train_idx] == theme_index]
+        mean_image = to_model_range(data.images[train]).mean(dim=0, keepdim=True)  # (1, 3, R, R)
+        vae_scores, mean_scores = [], []
+        for start in range(0, len(held), batch):
+            index = held[start:start + batch]
+            images = to_model_range(data.images[index])  # (b, 3, R, R)
+            condition = _condition(vae, data, data.labels[index])
+            recon = vae(vae.encode(images, condition), condition)
+            vae_scores.append(psnr(recon, images))
+            mean_scores.append(psnr(mean_image.expand_as(images), images))
+        vae_db, mean_db = float(torch.cat(vae_scores).mean()), float(torch.cat(mean_scores).mean())
+        results[theme] = {"held_out": len(held), "vae_psnr": vae_db, "mean_image_psnr": mean_db,
+                          "gain": vae_db - mean_db}
+    return results
+
+
+def mean_pairwise_distance(latents: torch.Tensor) -> float:
+    """Mean Euclidean distance over all distinct pairs of rows of (N, D); returns a float."""
+    distances = torch.cdist(latents, latents)  # (N, N)
+    n = latents.shape[0]
+    return float(distances.sum() / (n * (n - 1)))
+
+
+@torch.inference_mode()
+def gan_diversity(gan: nn.Module, vae: nn.Module, data: ArtDataset, count: int = 256,
+                  seed: int = 0) -> dict[str, float]:
+    """Mean pairwise distance in the VAE's latent space of ``count`` GAN samples and of ``count``
+    real images; returns {"samples", "real", "ratio"}."""
+    generator = torch.Generator().manual_seed(seed)
+    themes = len(gan.themes)
+    sample_labels = torch.arange(count) % themes if themes else torch.zeros(count, dtype=torch.int64)
+    z = torch.randn(count, gan.latent_dim, generator=generator)  # (N, D_gan)
+    samples = gan(z, sample_labels if themes else None)  # (N, 3, R, R)
+    real_index = torch.randperm(len(data), generator=generator)[:count]
+    real = to_model_range(data.images[real_index])  # (N, 3, R, R)
+    same_themes = themes > 0 and tuple(vae.themes) == tuple(gan.themes)
+    sample_latents = vae.encode(samples, sample_labels if same_themes else None)  # (N, D_vae)
+    real_latents = vae.encode(real, _condition(vae, data, data.labels[real_index]))  # (N, D_vae)
+    spread_samples = mean_pairwise_distance(sample_latents)
+    spread_real = mean_pairwise_distance(real_latents)
+    return {"samples": spread_samples, "real": spread_real, "ratio": spread_samples / spread_real}
+
+
+@torch.inference_mode()
+def save_grids(vae: nn.Module | None, gan: nn.Module | None, data: ArtDataset, folder: Path,
+               seed: int = 0) -> list[Path]:
+    """Write README grids: VAE held-out originals over reconstructions, VAE and GAN samples by
+    theme (one theme per row pair); returns the paths written."""
+    written = []
+    generator = torch.Generator().manual_seed(seed)
+    _, held_idx = split_holdout(data)
+    if vae is not None:
+        rows = []
+        for theme_index in range(len(data.themes)):
+            index = held_idx[data.labels[held_idx] == theme_index][:8]
+            images = to_model_range(data.images[index])
+            condition = _condition(vae, data, data.labels[index])
+            rows += [images, vae(vae.encode(images, condition), condition)]
+        written.append(folder / "vae_art64_reconstructions.png")
+        save_image_grid(torch.cat(rows), written[-1], columns=8)
+        written.append(folder / "vae_art64_samples.png")
+        save_image_grid(_samples_by_theme(vae, generator), written[-1], columns=8)
+    if gan is not None:
+        written.append(folder / "gan_art64_samples.png")
+        save_image_grid(_samples_by_theme(gan, generator), written[-1], columns=8)
+    return written
+
+
+def _samples_by_theme(model: nn.Module, generator: torch.Generator, per_theme: int = 32) -> torch.Tensor:
+    """(T * per_theme, 3, R, R) samples: ``per_theme`` for each theme in turn (or 64 unconditional)."""
+    themes = len(model.themes)
+    if not themes:
+        return model(torch.randn(64, model.latent_dim, generator=generator))
+    labels = torch.arange(themes).repeat_interleave(per_theme)  # (T * per_theme,)
+    return model(torch.randn(len(labels), model.latent_dim, generator=generator), labels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``python -m models.evaluate`` front end; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vae", type=Path, default=DEFAULTS / "vae_art64.safetensors")
+    parser.add_argument("--gan", type=Path, default=DEFAULTS / "gan_art64.safetensors")
+    parser.add_argument("--data", nargs="+", default=[str(s) for s in DEFAULT_SETS])
+    parser.add_argument("--samples", type=int, default=256, help="GAN samples and real images for diversity")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grids", type=Path, default=None, help="also write README sample grids here")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    torch.manual_seed(args.seed)
+    vae, vae_meta = load_checkpoint(args.vae)
+    gan = load_checkpoint(args.gan)[0] if args.gan.is_file() else None
+    data = load_dataset(args.data, vae_meta.resolution)
+    figures: dict[str, object] = {"vae_psnr": vae_psnr_by_set(vae, data)}
+    print(f"VAE {args.vae.name}: held-out PSNR per set (dB)")
+    print("| set | held out | VAE | mean image | gain |\n|---|---|---|---|---|")
+    for theme, row in figures["vae_psnr"].items():
+        print(f"| {theme} | {row['held_out']} | {row['vae_psnr']:.2f} | {row['mean_image_psnr']:.2f} | "
+              f"+{row['gain']:.2f} |")
+    if gan is not None:
+        figures["gan_diversity"] = gan_diversity(gan, vae, data, args.samples, args.seed)
+        d = figures["gan_diversity"]
+        print(f"\nGAN {args.gan.name}: mean pairwise distance in the VAE's latent space, {args.samples} each")
+        print(f"samples {d['samples']:.3f}, real images {d['real']:.3f}, ratio {d['ratio']:.3f}")
+    if args.grids is not None:
+        for path in save_grids(vae, gan, data, args.grids, args.seed):
+            print(f"wrote {path}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0 if all(math.isfinite(r["gain"]) for r in figures["vae_psnr"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
