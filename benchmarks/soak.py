@@ -50,7 +50,7 @@ class Sampler:
         if report.observation is not None:
             self.latency_ms.append((wall_s() - report.observation.wall_s) * 1000.0)
         frames = report.status.frames
-        if frames % 500 == 0:
+        if frames == 1 or frames % 500 == 0:
             self.memory.append((frames, resident_mb()))
 
     def close(self) -> None:
@@ -72,6 +72,7 @@ def main() -> None:
     stages.listeners.insert(0, sampler)
     stages.listeners.insert(0, OscBridge(config.osc, runtime.inbox))
     stats = runtime.run(max_frames=args.frames)
+    sampler.memory.append((stats["rendered_frames"], resident_mb()))
 
     after_warmup = next(mb for frames, mb in sampler.memory if frames >= args.warmup)
     end = sampler.memory[-1][1]

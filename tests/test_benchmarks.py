@@ -22,3 +22,25 @@ def test_loop_latency_benchmark_runs_and_writes_its_tables(tmp_path, media):
     for row in results["schedules"].values():
         assert row["render_fps"] > 0 and row["latency_p50_ms"] > 0
     assert "| naive |" in out.with_suffix(".md").read_text()
+
+
+def test_generator_throughput_benchmark_runs(tmp_path):
+    out = tmp_path / "throughput.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "generator_throughput.py"), "--seconds", "0.2", "--rounds", "1",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "cppn" in out.with_suffix(".md").read_text()
+
+
+def test_soak_benchmark_runs(tmp_path):
+    out = tmp_path / "soak.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--frames", "150", "--warmup", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["frames"] == 150 and results["resident_mb_at_end"] > 0
