@@ -20,6 +20,7 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -80,7 +81,8 @@ def mean_pairwise_distance(latents: torch.Tensor) -> float:
 def gan_diversity(gan: nn.Module, vae: nn.Module, data: ArtDataset, count: int = 256,
                   seed: int = 0) -> dict[str, float]:
     """Mean pairwise distance in the VAE's latent space of ``count`` GAN samples and of ``count``
-    real images; returns {"samples", "real", "ratio"}."""
+    real images; returns {"samples", "real", "ratio"}, and the same per theme under "by_theme" when
+    the GAN, the VAE and the data share their themes."""
     generator = torch.Generator().manual_seed(seed)
     themes = len(gan.themes)
     sample_labels = torch.arange(count) % themes if themes else torch.zeros(count, dtype=torch.int64)
@@ -93,7 +95,19 @@ def gan_diversity(gan: nn.Module, vae: nn.Module, data: ArtDataset, count: int =
     real_latents = vae.encode(real, _condition(vae, data, data.labels[real_index]))  # (N, D_vae)
     spread_samples = mean_pairwise_distance(sample_latents)
     spread_real = mean_pairwise_distance(real_latents)
-    return {"samples": spread_samples, "real": spread_real, "ratio": spread_samples / spread_real}
+    figures: dict[str, Any] = {"samples": spread_samples, "real": spread_real, "ratio": spread_samples / spread_real}
+    if same_themes and data.themes == tuple(gan.themes):
+        # Within each theme too: a generator that draws one picture per theme would still look
+        # spread out overall, because the themes differ from each other.
+        figures["by_theme"] = {}
+        for theme_index, theme in enumerate(data.themes):
+            members = torch.nonzero(data.labels == theme_index).squeeze(1)
+            members = members[torch.randperm(len(members), generator=generator)[:count // themes]]
+            real_theme = vae.encode(to_model_range(data.images[members]), data.labels[members])
+            fake_theme = sample_latents[sample_labels == theme_index]
+            within = (mean_pairwise_distance(fake_theme), mean_pairwise_distance(real_theme))
+            figures["by_theme"][theme] = {"samples": within[0], "real": within[1], "ratio": within[0] / within[1]}
+    return figures
 
 
 @torch.inference_mode()
@@ -156,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         figures["gan_diversity"] = gan_diversity(gan, vae, data, args.samples, args.seed)
         d = figures["gan_diversity"]
         print(f"\nGAN {args.gan.name}: mean pairwise distance in the VAE's latent space, {args.samples} each")
-        print(f"samples {d['samples']:.3f}, real images {d['real']:.3f}, ratio {d['ratio']:.3f}")
+        print("| images | samples | real | ratio |\n|---|---|---|---|")
+        print(f"| all | {d['samples']:.2f} | {d['real']:.2f} | {d['ratio']:.2f} |")
+        for theme, row in d.get("by_theme", {}).items():
+            print(f"| {theme} only | {row['samples']:.2f} | {row['real']:.2f} | {row['ratio']:.2f} |")
     if args.grids is not None:
         for path in save_grids(vae, gan, data, args.grids, args.seed):
             print(f"wrote {path}")

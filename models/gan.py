@@ -2,12 +2,11 @@
 
 Generator: one linear layer maps z to a 4 x 4 feature map, transposed 4x4 convolutions double it
 up to full size, a 3x3 convolution and tanh give RGB in [-1, 1]. BatchNorm, as in DCGAN: it holds
-the spread of every channel across the batch at 1, so the generator cannot map all latents to one
-image (with per-image GroupNorm it did, within 250 steps on the art sets). In evaluation mode,
-which is how the live loop and a loaded checkpoint run, it uses running statistics, so an image
-never depends on its batch. Under DistributedDataParallel each process normalises over its own
-batch. A conditional generator takes the theme through the BatchNorm's scale and shift
-(``ThemeBatchNorm``), not through z.
+the spread of every channel across the batch at 1, which works against the generator mapping all
+latents to one image. In evaluation mode, which is how the live loop and a loaded checkpoint
+run, it uses running statistics, so an image never depends on its batch. Under
+DistributedDataParallel each process normalises over its own batch. A conditional generator
+takes the theme through the BatchNorm's scale and shift (``ThemeBatchNorm``), not through z.
 
 Discriminator: strided 4x4 convolutions down to 4 x 4, every weight spectrally normalised
 (Miyato et al. 2018), a minibatch standard-deviation channel at 4 x 4 (Karras et al. 2018: a

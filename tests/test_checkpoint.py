@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,15 @@ from models.vae import VAE, VAEConfig
 SMALL_VAE = VAEConfig(resolution=32, latent_dim=8, themes=("emoji", "openclipart"), base_channels=8, max_channels=16)
 SMALL_GAN = GANConfig(resolution=32, latent_dim=8, themes=("a", "b", "c"), g_channels=16, g_min_channels=8,
                       d_channels=8, d_max_channels=16)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread, and do not thrash a CPU shared with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _save_vae(path: Path, config: VAEConfig = SMALL_VAE) -> tuple[VAE, CheckpointMeta]:
@@ -156,7 +166,8 @@ def test_metadata_that_is_not_json(tmp_path: Path) -> None:
 def test_metadata_disagreeing_with_its_hparams(tmp_path: Path) -> None:
     _save_vae(tmp_path / "vae.safetensors")
     _rewrite_metadata(tmp_path / "vae.safetensors", tmp_path / "bad.safetensors", lambda m: {**m, "latent_dim": 16})
-    with pytest.raises(CheckpointError, match=r"bad\.safetensors: metadata says latent_dim 16 but hparams\.latent_dim = 8"):
+    with pytest.raises(CheckpointError,
+                       match=r"bad\.safetensors: metadata says latent_dim 16 but hparams\.latent_dim = 8"):
         load_checkpoint(tmp_path / "bad.safetensors")
     _rewrite_metadata(tmp_path / "vae.safetensors", tmp_path / "bad2.safetensors", lambda m: {**m, "themes": ["x"]})
     with pytest.raises(CheckpointError, match=r"bad2\.safetensors: metadata says themes \('x',\)"):

@@ -3,6 +3,7 @@ training steps on real art."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,15 @@ from models.gan import GAN, GANConfig, GANGenerator, discriminator_loss, generat
 
 ART = Path(__file__).resolve().parents[1].parent / "shared" / "art"
 SMALL = dict(resolution=32, latent_dim=16, g_channels=64, g_min_channels=16, d_channels=16, d_max_channels=64)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread, and do not thrash a CPU shared with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

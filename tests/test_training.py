@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,15 @@ from models.vae import VAE
 
 ART = Path(__file__).resolve().parents[1].parent / "shared" / "art"
 SETS = (str(ART / "openclipart_64.npz"), str(ART / "emoji_64.npz"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread, and do not thrash a CPU shared with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", autouse=True)
