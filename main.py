@@ -73,7 +73,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Interactive art installation runtime.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("scenes", help="list the scenes and their parameters")
-    commands.add_parser("models", help="list the generators that ship with the project")
+    models = commands.add_parser("models", help="list the shipped and imported generators with their metadata")
+    models.add_argument("files", nargs="*", type=Path, help="also describe these generator files")
     for name, (module, summary) in PLUGIN_COMMANDS.items():
         if name == command:
             importlib.import_module(module).add_parser(commands)
@@ -106,17 +107,41 @@ def _list_scenes() -> int:
     return 0
 
 
-def _list_models() -> int:
-    from models import DEFAULTS_DIR, shipped_models
-    from models.checkpoint import read_checkpoint_meta
+def _list_models(files: list[Path]) -> int:
+    """The CPPN, the shipped checkpoints, the user's generators in models/imported/, and ``files``."""
+    from installation.errors import InstallationError
+    from models import DEFAULTS_DIR, IMPORTED_DIR, shipped_models
 
     print("cppn: a compositional pattern-producing network, seeded, no training (generator.resolution, latent_dim)")
-    for name in shipped_models():
-        meta = read_checkpoint_meta(DEFAULTS_DIR / f"{name}.safetensors")
+    paths = [DEFAULTS_DIR / f"{name}.safetensors" for name in shipped_models()]
+    paths += sorted(p for p in IMPORTED_DIR.glob("*") if p.suffix in (".safetensors", ".pt", ".ts", ".onnx"))
+    failed = 0
+    for path in paths + list(files):
+        try:
+            print(_describe_model(path))
+        except InstallationError as error:
+            print(f"{path}: cannot be used: {error}")
+            failed += 1
+    return 2 if failed and files else 0
+
+
+def _describe_model(path: Path) -> str:
+    from models import DEFAULTS_DIR
+    from models.checkpoint import read_checkpoint_meta
+    from models.importers import load_imported
+
+    name = path.stem if path.parent == DEFAULTS_DIR else str(path)
+    if path.suffix == ".safetensors":
+        meta = read_checkpoint_meta(path)
         themes = f", themes: {', '.join(meta.themes)}" if meta.themes else ""
-        print(f"{name}: {meta.kind.upper()} {meta.resolution}px, latent {meta.latent_dim}, {meta.steps} steps{themes}")
-        print(f"    data: {meta.description} ({meta.licence})")
-    return 0
+        return (f"{name}: {meta.kind.upper()} {meta.resolution}px, latent {meta.latent_dim}, {meta.steps} steps"
+                f"{themes}\n    data: {meta.description} ({meta.licence})")
+    from installation.config import load_config
+
+    # a file that doesn't say its latent size is probed with the configured one, as a run would
+    meta = load_imported(path, latent_dim=load_config().generator.latent_dim).meta
+    about = f"\n    {meta.description} ({meta.licence})" if meta.description or meta.licence else ""
+    return f"{name}: imported {meta.format}, {meta.width}x{meta.height}px, latent {meta.latent_dim}{about}"
 
 
 def _run_plugin(args: argparse.Namespace) -> int:
@@ -187,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenes":
         return _list_scenes()
     if args.command == "models":
-        return _list_models()
+        return _list_models(args.files)
     if args.command in PLUGIN_COMMANDS:
         return _run_plugin(args)
     if args.command == "kiosk":

@@ -27,6 +27,7 @@ from models.cppn import CPPN, CPPNConfig
 from models.importers import IMPORT_SUFFIXES, load_imported  # onnxruntime itself is imported lazily
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+IMPORTED_DIR = Path(__file__).resolve().parent / "imported"  # the installation's own generator files
 CHECKPOINT_SUFFIX = ".safetensors"
 MODEL_FILE_SUFFIXES = (CHECKPOINT_SUFFIX,) + IMPORT_SUFFIXES
 

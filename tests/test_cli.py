@@ -90,3 +90,26 @@ def test_scenes_lists_every_scene_with_its_parameters():
     assert result.returncode == 0
     assert "body_latent:" in result.stdout and "dream_drift:" in result.stdout
     assert "gain = 1.2  (0..4)" in result.stdout
+
+
+def test_models_lists_shipped_and_imported_generators(tmp_path):
+    import torch
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(16, 3 * 8 * 8)  # 16: config.toml's generator.latent_dim
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.linear(z)).reshape(-1, 3, 8, 8)
+
+    exported = tmp_path / "tiny.pt"
+    torch.jit.script(Tiny()).save(str(exported))
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not onnx")
+    result = main_py("models", str(exported))
+    assert result.returncode == 0, result.stderr
+    assert "vae_art64: VAE 64px, latent 32" in result.stdout and "gan_art64: GAN 64px" in result.stdout
+    assert f"{exported}: imported torchscript, 8x8px, latent 16" in result.stdout
+    failed = main_py("models", str(broken))
+    assert failed.returncode == 2 and f"{broken}: cannot be used" in failed.stdout
