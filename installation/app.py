@@ -156,7 +156,10 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         display=display,
         listeners=[recorder],  # last among the listeners: it logs what OSC sent for the frame
         recorder=recorder,
-        recovery=RecoveryPolicy(config.scene.fallback, config.scene.attract, config.source.stall_s),
+        recovery=RecoveryPolicy(config.scene.fallback, config.scene.attract, config.source.stall_s,
+                                attract_after_s=config.scene.attract_after_s,
+                                next_gesture=config.scene.next_gesture,
+                                previous_gesture=config.scene.previous_gesture),
         gestures=(GestureRecognizer.from_config(config.gestures, width / height, config.source.mirror)
                   if config.gestures.enabled else None),
     )

@@ -70,7 +70,10 @@ class SmoothingConfig:
 class SceneConfig:
     name: str = "body_latent"
     fallback: str = "dream_drift"  # shown when the scene raises
-    attract: str = "dream_drift"  # shown while the camera delivers nothing (unplugged, frozen)
+    attract: str = "dream_drift"  # shown while nobody is there, or the camera delivers nothing
+    attract_after_s: float = field(default=30.0, metadata=_range(0.0, 86400.0))  # nobody this long; 0 = never
+    next_gesture: str = ""  # a gesture (docs/gestures.md) that switches to the next scene, e.g. "swipe_left"
+    previous_gesture: str = ""  # ... and to the previous one; "" = off
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ class RecoveryPolicy:
     attract_scene: str = "dream_drift"
     stall_s: float = 2.0  # no new frame for this long (live runs) = the camera is gone
     latent_limit: float = 8.0  # |z| components beyond this are clipped (a generator's sane range)
+    attract_after_s: float = 30.0  # nobody there this long -> the attract scene (0 = never)
+    next_gesture: str = ""  # gesture names that switch scenes ("" = off)
+    previous_gesture: str = ""
 
 
 class SourceWatch:

@@ -33,7 +33,7 @@ from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
 from installation.telemetry import STAGES, Telemetry
-from installation.show import SceneSlot, ShowControl, ShowState
+from installation.show import NobodyWatch, SceneSlot, ShowControl, ShowState
 from scenes.base import SceneInputs
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ class Runtime:
         self._source_watch = SourceWatch(stages.recovery.stall_s)
         self._last_good_z: np.ndarray | None = None
         self._nan_streak = 0
-        self._scene_before_stall: str | None = None
+        self._nobody_watch = NobodyWatch(stages.recovery.attract_after_s)
+        self._attract_reasons: set[str] = set()  # "camera silent", "nobody there"
+        self._scene_before_attract: str | None = None
 
     def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
         """Render until the media ends, the user quits, ``max_frames`` frames are shown or
@@ -133,6 +135,8 @@ class Runtime:
             self._body = self.stages.smoother.tick(now)
         features = self.stages.features.update(self._body)
         gestures = tuple(self.stages.gestures.update(self._body, now)) if self.stages.gestures else ()
+        self._watch_audience(features.presence, now)
+        self._gesture_commands(gestures)
         mark = self._timed("tracking", mark)
 
         # scene -> latent (a frozen picture keeps its latent)
@@ -237,11 +241,37 @@ class Runtime:
         change = self._source_watch.update(frame_arrived, now)
         if change == "stalled":
             self.telemetry.errors["source_stalls"] += 1
-            self._scene_before_stall = self.stages.scenes.scene.name
-            self._switch_scene(self.stages.recovery.attract_scene, f"no camera frame for {self._source_watch.stall_s:g} s")
-        elif change == "resumed" and self._scene_before_stall is not None:
-            self._switch_scene(self._scene_before_stall, "camera frames are back")
-            self._scene_before_stall = None
+            self._attract("camera silent", True, f"no camera frame for {self._source_watch.stall_s:g} s")
+        elif change == "resumed":
+            self._attract("camera silent", False, "camera frames are back")
+
+    def _gesture_commands(self, gestures: tuple) -> None:
+        """Gestures the configuration binds to scene switching, applied at the next frame."""
+        policy = self.stages.recovery
+        for event in gestures:
+            if event.phase.value != "start":
+                continue
+            if event.name == policy.next_gesture:
+                self.inbox.put(ControlCommand("scene", ("next",), f"gesture {event.name}"))
+            elif event.name == policy.previous_gesture:
+                self.inbox.put(ControlCommand("scene", ("previous",), f"gesture {event.name}"))
+
+    def _watch_audience(self, presence: float, now: float) -> None:
+        change = self._nobody_watch.update(presence, now)
+        if change is not None:
+            entering = change == "enter"
+            why = f"nobody there for {self._nobody_watch.after_s:g} s" if entering else "someone is there"
+            self._attract("nobody there", entering, why)
+
+    def _attract(self, reason: str, on: bool, why: str) -> None:
+        """The attract scene shows while any reason for it holds; then the scene before it returns."""
+        if on and not self._attract_reasons:
+            self._scene_before_attract = self.stages.scenes.scene.name
+            self._switch_scene(self.stages.recovery.attract_scene, why)
+        (self._attract_reasons.add if on else self._attract_reasons.discard)(reason)
+        if not on and not self._attract_reasons and self._scene_before_attract is not None:
+            self._switch_scene(self._scene_before_attract, why)
+            self._scene_before_attract = None
 
     def _checked_latent(self, state: LatentState) -> LatentState:
         z, repaired = repair_latent(np.asarray(state.z, np.float32), self._last_good_z, self.stages.recovery.latent_limit)

@@ -54,6 +54,27 @@ class ShowState:
         return self.followed_z if fresh else None
 
 
+class NobodyWatch:
+    """Attract mode: after ``after_s`` of media time with nobody present, say "enter"; as soon as
+    someone is (presence at least ``present``), say "leave". ``after_s`` 0 turns it off."""
+
+    def __init__(self, after_s: float, present: float = 0.5) -> None:
+        self.after_s, self.present = after_s, present
+        self.active = False
+        self._last_seen_t: float | None = None
+
+    def update(self, presence: float, now: float) -> str | None:
+        if self._last_seen_t is None or presence >= self.present:
+            self._last_seen_t = now
+        if presence >= self.present and self.active:
+            self.active = False
+            return "leave"
+        if not self.active and self.after_s > 0 and now - self._last_seen_t >= self.after_s:
+            self.active = True
+            return "enter"
+        return None
+
+
 class SceneSlot:
     """The scene that is showing, and how to swap it for another built for the same generator."""
 
