@@ -112,7 +112,9 @@ def test_hung_perception_is_restarted_while_the_scene_keeps_animating(media):
         run = run + 1 if report.observation is None else 0
         gaps.append(run)
     assert max(gaps) > 15  # about a second of frames rendered while perception was stuck ...
-    assert reports.items[-1].observation is not None or reports.items[-2].observation is not None  # ... then back
+    resumed_at = gaps.index(max(gaps)) + 1
+    after = [r for r in reports.items[resumed_at:] if r.observation is not None]
+    assert len(after) >= 5  # ... then the fresh perceiver's observations flowed again
     assert stats["frames_with_pose"] > 30
 
 
