@@ -71,6 +71,7 @@ class Heartbeat:
     def __init__(self, path: Path, interval_s: float = 0.5) -> None:
         self.path, self.interval_s = path, interval_s
         self._next = 0.0
+        self.failures = 0
 
     def on_frame(self, report: FrameReport) -> None:
         now = time.monotonic()
@@ -79,8 +80,10 @@ class Heartbeat:
         self._next = now + self.interval_s
         try:
             self.path.write_text(f"{time.time():.3f}\n", encoding="utf-8")
-        except OSError:
-            pass  # the supervisor will notice the silence; nothing else to do here
+        except OSError as error:  # the supervisor will see the silence and restart us
+            self.failures += 1
+            if self.failures in (1, 100):
+                log.warning("cannot touch heartbeat %s: %s", self.path, error)
 
     def close(self) -> None:
         pass

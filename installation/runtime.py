@@ -231,7 +231,8 @@ class Runtime:
             return False
         try:
             self.stages.scenes.switch(name)
-        except Exception:
+        except Exception:  # a broken scene file: keep showing the current one
+            self.telemetry.errors["scene_switch_failures"] += 1
             log.exception("cannot switch to scene %s", name)
             return False
         log.warning("%s: showing %s", why, name)
