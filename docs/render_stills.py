@@ -9,6 +9,7 @@ scene (overlay on, so the visitor is visible in the inset).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -23,6 +24,7 @@ from installation.app import RunOptions, run  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 from scenes import available_scenes  # noqa: E402
 
+log = logging.getLogger("render_stills")
 DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "walk.mkv"
 
 
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "scenes")
     args = parser.parse_args()
     silence_native_stderr()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in available_scenes():
         with tempfile.TemporaryDirectory() as folder:
@@ -40,7 +43,7 @@ def main() -> None:
                            overlay=True, size=(640, 360), osc_in="127.0.0.1:0"))
             last = sorted(Path(folder).glob("frame_*.png"))[-1]
             shutil.copy(last, args.out / f"{name}.png")
-        print(args.out / f"{name}.png")
+        log.info("wrote %s", args.out / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 - ``vae.safetensors`` or ``gan.safetensors``: the shippable checkpoint (``models.checkpoint``);
 - ``train_state.safetensors``: everything needed to resume (all networks, optimiser moments, the
   step, the loss history); a run started again with the same ``--out`` resumes from it;
-- ``samples_XXXXXX.png`` and ``samples_latest.png`` (for a VAE, held-out images above their
+- ``samples_<step>.png`` (the step, six digits) and ``samples_latest.png`` (for a VAE, held-out images above their
   reconstructions, then samples), and ``loss.png``.
 
 Reproducible: the model is initialised from ``torch.manual_seed(seed)``, and every random draw

@@ -7,6 +7,7 @@ sends, its arguments (types and ranges) and what it does.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,4 +236,5 @@ def write_docs(path: Path = DOCS_PATH) -> Path:
 
 
 if __name__ == "__main__":
-    print(write_docs())
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger(__name__).info("wrote %s", write_docs())
