@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,31 +22,17 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from installation.app import RunOptions, run  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
+from tests.helpers.udp import free_udp_port, port_in_use  # noqa: E402
 
 CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "book.mkv"
 FLOOD = ROOT / "tests" / "helpers" / "osc_flood.py"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 def replay(flood: bool) -> dict:
-    port = free_port()
+    port = free_udp_port()
 
     def send() -> None:
-        while not listening(port):
+        while not port_in_use(port):
             time.sleep(0.05)
         subprocess.run([sys.executable, str(FLOOD), "127.0.0.1", str(port), "30000", "3.0"],
                        capture_output=True, check=True)

@@ -4,32 +4,17 @@ as what it was. (How much the flood slows the loop is measured in benchmarks/osc
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+from helpers.udp import free_udp_port, port_in_use
 from installation.app import RunOptions, run
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD = ROOT / "tests" / "helpers" / "osc_flood.py"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def test_replay_completes_under_a_flood_and_counts_every_datagram(tmp_path, media):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 
+from helpers.udp import free_udp_port
 from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import load_config
@@ -26,12 +26,6 @@ if not (shutil.which("oscsend") and shutil.which("oscdump")):
     if os.environ.get("INSTALLATION_REQUIRE_LIBLO"):
         raise RuntimeError("liblo-tools (oscsend, oscdump) are required: apt-get install liblo-tools")
     pytest.skip("liblo-tools not installed (apt-get install liblo-tools)", allow_module_level=True)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
