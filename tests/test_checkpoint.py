@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,11 @@ from models.checkpoint import (
 from models.gan import GAN, GANConfig, GANGenerator
 from models.vae import VAE, VAEConfig
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SMALL_VAE = VAEConfig(resolution=32, latent_dim=8, themes=("emoji", "openclipart"), base_channels=8, max_channels=16)
 SMALL_GAN = GANConfig(resolution=32, latent_dim=8, themes=("a", "b", "c"), g_channels=16, g_min_channels=8,
                       d_channels=8, d_max_channels=16)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models train fastest on one thread, and do not thrash a CPU shared with other work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _save_vae(path: Path, config: VAEConfig = SMALL_VAE) -> tuple[VAE, CheckpointMeta]:

@@ -7,7 +7,6 @@ import argparse
 import dataclasses
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -26,17 +25,10 @@ from models.gan import GANGenerator
 from models.training import STATE_FILE, TrainConfig, Trainer, set_up_process, train
 from models.vae import VAE
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 ART = Path(__file__).resolve().parents[1].parent / "shared" / "art"
 SETS = (str(ART / "openclipart_64.npz"), str(ART / "emoji_64.npz"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models train fastest on one thread, and do not thrash a CPU shared with other work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
 
-from models.data import ArtDataset, load_dataset, to_model_range
+from models.data import ArtDataset, to_model_range
 from models.vae import VAE, VAEConfig
 
-ART = Path(__file__).resolve().parents[1].parent / "shared" / "art"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SMALL = dict(resolution=32, latent_dim=16, base_channels=16, max_channels=64)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models train fastest on one thread, and do not thrash a CPU shared with other work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def art() -> ArtDataset:
-    """32 real images of each of two public sets, at 32 px."""
-    sets = [ART / "openclipart_64.npz", ART / "emoji_64.npz"]
-    if not all(s.is_file() for s in sets):
-        pytest.skip(f"art data sets not found in {ART}")
-    return load_dataset(sets, resolution=32, limit_per_theme=32)
 
 
 @pytest.fixture(scope="module")
