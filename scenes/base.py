@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from installation.contracts import LatentState
+import numpy as np
+
+from installation.contracts import Frame, LatentState, TrackedBody
 from installation.errors import SceneError
 from installation.features import Features
 
@@ -36,14 +39,39 @@ class SceneInputs:
     external: tuple[float, ...] = ()  # values from an outside model, e.g. Wekinator's /wek/outputs
     gestures: tuple = ()  # GestureEvents (start / hold / end) of this frame
     mapped: dict = field(default_factory=dict)  # taught continuous mappings: {mapping: {output: value}}
+    frame: Frame | None = None  # the newest camera frame (BGR, already mirrored if configured); None before the first
+    body: TrackedBody | None = None  # the smoothed visitor (landmarks in normalised image units)
+
+
+@dataclass(frozen=True)
+class SceneTools:
+    """What a scene may use of the generator it is drawn with (given to ``setup``).
+
+    ``encode`` and ``render`` run the model on the loop's own thread, so a scene pays for each
+    call in frame time: call them at most once or twice a frame.
+    """
+
+    latent_dim: int
+    resolution: int  # the generator's square output size, pixels
+    themes: tuple[str, ...] = ()  # a conditional model's theme names; LatentState.params["theme"] picks one
+    # RGB uint8 (H, W, 3), any size -> the latent (D,) float32 that draws it; None if the model has no encoder
+    encode: Callable[[np.ndarray], np.ndarray] | None = None
+    # a LatentState -> RGB uint8 (resolution, resolution, 3): an extra picture from the same model
+    render: Callable[[LatentState], np.ndarray] | None = None
 
 
 class Scene(abc.ABC):
     """Built once per run (and again when the show switches to it); ``setup`` is told the
-    generator's latent size before the first frame."""
+    generator's latent size before the first frame.
+
+    ``MODEL`` names the generator the scene is made for (a shipped model such as "vae_art64");
+    None draws with the configured ``generator.model``. ``compose`` may paint over the generated
+    picture (a sketch, the visitor's silhouette); by default it leaves it as it is.
+    """
 
     name: str = "scene"
     PARAMETERS: tuple[ParamSpec, ...] = ()
+    MODEL: str | None = None
 
     def __init__(self) -> None:
         self.params: dict[str, float] = {spec.name: spec.default for spec in self.PARAMETERS}
@@ -59,9 +87,15 @@ class Scene(abc.ABC):
         self.params[name] = float(value)
 
     @abc.abstractmethod
-    def setup(self, latent_dim: int, seed: int) -> None:
-        """Allocate what the scene needs for a latent of ``latent_dim`` dimensions."""
+    def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
+        """Allocate what the scene needs for a latent of ``latent_dim`` dimensions; ``tools`` gives
+        access to the generator (None in unit tests that drive a scene without one)."""
 
     @abc.abstractmethod
     def update(self, inputs: SceneInputs) -> LatentState:
         """The latent for this frame."""
+
+    def compose(self, image: np.ndarray, inputs: SceneInputs) -> np.ndarray:
+        """The picture to show, given the generated RGB uint8 ``image`` (H, W, 3) for this frame's
+        latent. Returns ``image`` itself, or a new array of the same shape and dtype."""
+        return image

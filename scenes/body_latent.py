@@ -13,7 +13,7 @@ import numpy as np
 from installation.contracts import LatentState
 from installation.features import FEATURE_SPECS
 from installation.mapping import FeatureDirections, FeatureLatentMapping
-from scenes.base import ParamSpec, Scene, SceneInputs
+from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
 
 # presence blends drift and body, so it is not itself a direction
 _STEERING = tuple(spec for spec in FEATURE_SPECS if spec.name != "presence")
@@ -28,7 +28,7 @@ class BodyLatentScene(Scene):
         ParamSpec("external_gain", 0.0, 4.0, 1.0, "how far each outside value (/wek/outputs) pushes the latent"),
     )
 
-    def setup(self, latent_dim: int, seed: int) -> None:
+    def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
         lows = np.array([spec.low for spec in _STEERING])
         highs = np.array([spec.high for spec in _STEERING])
         self.mapping = FeatureLatentMapping(latent_dim, lows, highs, seed, drift_amplitude=1.0)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from installation.contracts import LatentState
-from scenes.base import ParamSpec, Scene, SceneInputs
+from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
 
 ANCHORS = 12
 
@@ -33,7 +33,7 @@ class DreamDriftScene(Scene):
         ParamSpec("pulse", 0.0, 2.0, 0.6, "size of the swell on each beat (latent units)"),
     )
 
-    def setup(self, latent_dim: int, seed: int) -> None:
+    def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
         rng = np.random.default_rng(seed + 2)
         self.anchors = rng.standard_normal((ANCHORS, latent_dim))  # (A, D)
         self.pulse_direction = rng.standard_normal(latent_dim)
