@@ -18,6 +18,7 @@ from pathlib import Path
 PLUGIN_COMMANDS = {
     "train": ("models.train_cli", "train a VAE or GAN on a folder of images or .npz sets"),
     "gestures": ("installation.gestures.cli", "record, train and evaluate gestures"),
+    "calibrate": ("calibration.cli", "lens calibration, camera-to-screen mapping and venue files"),
 }
 COMMANDS = ("run", "kiosk", "replay", "scenes", "models", *PLUGIN_COMMANDS)
 
@@ -65,6 +66,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="send the per-frame OSC bundle here (repeatable; overrides osc.targets)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.add_argument("--health", type=Path, help="rewrite this JSON health file every few seconds")
+    run.add_argument("--dev", action="store_true", help="development mode: a saved scene file reloads without a restart")
     run.add_argument("--heartbeat", type=Path, help=argparse.SUPPRESS)  # touched by frames; the kiosk watches it
 
 
@@ -96,12 +98,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _list_scenes() -> int:
-    from scenes import available_scenes, load_scene
+    from installation.app import scene_library
+    from installation.config import load_config
 
-    for name in available_scenes():
-        scene = load_scene(name)
-        summary = (sys.modules[type(scene).__module__].__doc__ or "").strip().splitlines()[0]
-        print(f"{name}: {summary}")
+    library = scene_library(load_config())
+    for name in library.names():
+        scene = library.load(name)
+        summary = scene.description.splitlines()[0] if scene.description else ""
+        model = f"  [draws with {scene.MODEL}]" if scene.MODEL else ""
+        print(f"{name}: {summary}{model}")
         for spec in scene.PARAMETERS:
             print(f"    {spec.name} = {spec.default:g}  ({spec.low:g}..{spec.high:g})  {spec.description}")
     return 0
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         realtime=args.realtime, frames=args.frames, out=args.out, stats=args.stats, trace=args.trace,
         fullscreen=args.fullscreen, overlay=args.overlay, schedule=args.schedule, scene=args.scene,
         size=args.size, model=args.model, osc_in=args.osc_in, osc_out=tuple(args.osc_out), health=args.health,
-        heartbeat=args.heartbeat,
+        heartbeat=args.heartbeat, dev=args.dev,
     )
     try:
         stats = run(options)
