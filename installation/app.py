@@ -14,16 +14,19 @@ from installation.display import Display, DisplayError, HeadlessDisplay, WindowD
 from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
+from installation.generator_pool import GeneratorPool
 from installation.gestures import GestureRecognizer
 from installation.gestures.live import LiveTeacher
 from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
 from installation.perception import build_perception
 from installation.recorder import SessionRecorder
+from installation.quality import AdaptiveQuality
 from installation.recovery import RecoveryPolicy
 from installation.report import TraceWriter
 from installation.runtime import Runtime, Stages
-from installation.show import SceneSlot
+from installation.scene_slot import SceneSlot
+from installation.schedule import OpeningHours, Playlist, parse_playlist
 from installation.smoothing import BodySmoother
 from installation.sources import (
     DEMO_CLIP,
@@ -34,7 +37,7 @@ from installation.sources import (
     parse_source_spec,
     spec_from_config,
 )
-from scenes import load_scene
+from scenes import SceneLibrary
 from scenes.base import Scene
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class RunOptions:
     osc_out: tuple[str, ...] = ()  # HOST:PORT targets, override osc.targets
     health: Path | None = None  # JSON health file, rewritten every few seconds
     heartbeat: Path | None = None  # touched while frames are shown (the kiosk supervisor's watch)
+    dev: bool = False  # development mode: saved scene files reload without a restart
 
 
 def configure(options: RunOptions) -> Config:
@@ -74,12 +78,16 @@ def configure(options: RunOptions) -> Config:
         config = override(config, "perception", schedule=options.schedule)
     if options.scene is not None:
         config = override(config, "scene", name=options.scene)
+    elif config.show.playlist:  # a playlist starts at its first entry unless --scene says otherwise
+        config = override(config, "scene", name=config.show.playlist[0].partition(":")[0].strip())
     if options.fullscreen is not None:
         config = override(config, "display", fullscreen=options.fullscreen)
     if options.overlay is not None:
         config = override(config, "display", overlay=options.overlay)
     if options.model is not None:
         config = override(config, "generator", model=options.model)
+    if options.dev:
+        config = override(config, "scene", reload=True)
     if options.size is not None:
         section = "headless" if options.headless else "display"
         config = override(config, section, width=options.size[0], height=options.size[1])
@@ -91,7 +99,10 @@ def run(options: RunOptions) -> dict:
     if options.out is not None and not options.headless:
         raise InstallationError("--out needs --headless (the window shows the frames instead)")
     config = configure(options)
-    scene = load_scene(config.scene.name)  # fail on a bad scene name before opening anything
+    library = scene_library(config)
+    scene = library.load(config.scene.name)  # fail on a bad scene name before opening anything
+    parse_playlist(config.show.playlist, library.names())  # ... or a bad playlist
+    OpeningHours(config.show.hours)  # ... or bad opening hours
     generator = GeneratorHost(config.generator)
     live_clock = MonotonicClock()  # one origin for camera timestamps and the loop's time
     source, replayable = _open_source(config, options, live_clock)
@@ -141,9 +152,17 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
                  generator: GeneratorHost | None = None) -> Stages:
     """The loop's stages around an open source and display (the scene and generator are built
     from the configuration unless given)."""
-    scene = scene if scene is not None else load_scene(config.scene.name)
-    generator = generator if generator is not None else GeneratorHost(config.generator)
-    scene.setup(generator.latent_dim, config.generator.seed)
+    library = scene_library(config)
+    scene = scene if scene is not None else library.load(config.scene.name)
+    generators = GeneratorPool(config.generator, generator)
+    playlist = Playlist(parse_playlist(config.show.playlist, library.names()))
+    if playlist.entries and scene.name not in playlist.names():
+        scene = library.load(playlist.names()[0])  # a playlist starts at its first entry ...
+    elif playlist.entries:
+        playlist.index = playlist.names().index(scene.name)  # ... or at the chosen scene
+    for name in dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback]):
+        generators.host_for(library.load(name).MODEL)  # load every model the show needs now, not mid-show
+    slot = SceneSlot(scene, generators, config.generator.seed, library, config.scene.crossfade_s, config.scene.reload)
     width, height = source.frame_size
     recorder = SessionRecorder(_project_path(config.record.folder), config, config.record.segment_s, source.fps)
     return Stages(
@@ -151,8 +170,8 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         perception=build_perception(config.perception),
         smoother=BodySmoother(config.smoothing),
         features=FeatureExtractor(image_aspect=width / height),
-        scenes=SceneSlot(scene, generator.latent_dim, config.generator.seed),
-        generator=generator,
+        scenes=slot,
+        generator=generators.default,
         display=display,
         listeners=[recorder],  # last among the listeners: it logs what OSC sent for the frame
         recorder=recorder,
@@ -162,7 +181,22 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
                                 previous_gesture=config.scene.previous_gesture),
         gestures=(GestureRecognizer.from_config(config.gestures, width / height, config.source.mirror)
                   if config.gestures.enabled else None),
+        playlist=playlist,
+        hours=OpeningHours(config.show.hours),
+        quality=_adaptive_quality(config, generators.default),
     )
+
+
+def scene_library(config: Config) -> SceneLibrary:
+    """The built-in scenes and those in the configured extra folders."""
+    return SceneLibrary([_project_path(folder) for folder in config.scene.folders])
+
+
+def _adaptive_quality(config: Config, generator: GeneratorHost) -> AdaptiveQuality | None:
+    if not (config.generator.adaptive and generator.adjustable):
+        return None
+    return AdaptiveQuality(config.display.target_fps, generator.resolution, config.generator.min_resolution,
+                           max(config.generator.resolution, generator.resolution))
 
 
 def _project_path(text: str) -> Path:

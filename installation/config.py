@@ -50,6 +50,8 @@ class PerceptionConfig:
     hands: bool = True
     max_hands: int = field(default=2, metadata=_range(1, 2))
     hand_model_complexity: int = field(default=1, metadata=_range(0, 1))
+    hand_regions: str = field(default="pose", metadata=_choices("pose", "palm_detector"))  # where hands are looked for
+    hand_visibility: float = field(default=0.5, metadata=_range(0.0, 1.0))  # pose regions: least visibility of a hand
     min_detection_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     min_tracking_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     input_width: int = field(default=640, metadata=_range(0, 4096))  # 0 = the camera's own size
@@ -74,6 +76,15 @@ class SceneConfig:
     attract_after_s: float = field(default=30.0, metadata=_range(0.0, 86400.0))  # nobody this long; 0 = never
     next_gesture: str = ""  # a gesture (docs/gestures.md) that switches to the next scene, e.g. "swipe_left"
     previous_gesture: str = ""  # ... and to the previous one; "" = off
+    crossfade_s: float = field(default=2.0, metadata=_range(0.0, 600.0))  # scene changes blend this long; 0 = cut
+    folders: tuple[str, ...] = ()  # more folders of scene files (an artist's own), after scenes/
+    reload: bool = False  # development mode: a saved scene file is loaded again without a restart
+
+
+@dataclass(frozen=True)
+class ShowConfig:
+    playlist: tuple[str, ...] = ()  # "scene:seconds" entries shown in turn, forever; empty = scene.name only
+    hours: tuple[str, ...] = ()  # opening hours, local time, e.g. "mon-fri 10:00-18:00"; empty = always open
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ class GeneratorConfig:
     seed: int = field(default=7, metadata=_range(0, 2**31 - 1))
     device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
     torch_threads: int = field(default=1, metadata=_range(0, 256))  # 0 = torch's own choice
+    adaptive: bool = True  # lower the resolution when the loop falls behind display.target_fps, raise it with headroom
+    min_resolution: int = field(default=96, metadata=_range(16, 2048))  # adaptive quality goes no lower
+    reuse_below: float = field(default=1e-3, metadata=_range(0.0, 10.0))  # latent moved less (max |dz|): reuse the last frame
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,7 @@ class Config:
     perception: PerceptionConfig = PerceptionConfig()
     smoothing: SmoothingConfig = SmoothingConfig()
     scene: SceneConfig = SceneConfig()
+    show: ShowConfig = ShowConfig()
     generator: GeneratorConfig = GeneratorConfig()
     display: DisplayConfig = DisplayConfig()
     headless: HeadlessConfig = HeadlessConfig()

@@ -105,6 +105,7 @@ class WindowDisplay:
         pygame.display.set_caption(config.title)
         self.compositor = Compositor(self._screen.get_size(), config.fit)
         self._pace = pygame.time.Clock()
+        self.waited_ms = 0.0  # of the last show(): time spent pacing, not working (adaptive quality)
 
     def _open(self, fullscreen: bool) -> pygame.Surface:
         self.fullscreen = fullscreen
@@ -120,6 +121,7 @@ class WindowDisplay:
         self._screen.blit(self.compositor.compose(image_rgb, hud, recording), (0, 0))
         pygame.display.flip()
         self._pace.tick(self.config.target_fps)
+        self.waited_ms = float(max(0, self._pace.get_time() - self._pace.get_rawtime()))  # the pacing delay
         return commands
 
     def _handle_events(self) -> list[ControlCommand]:
@@ -217,6 +219,7 @@ class HeadlessDisplay:
         self.sink = sink
         self._period = 1.0 / pace_fps if pace_fps else 0.0
         self._next = time.perf_counter()
+        self.waited_ms = 0.0  # of the last show(): time spent pacing, not working (adaptive quality)
 
     def show(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> list[ControlCommand]:
         surface = self.compositor.compose(image_rgb, hud, recording)
@@ -224,9 +227,12 @@ class HeadlessDisplay:
             width, height = surface.get_size()
             pixels = np.frombuffer(pygame.image.tobytes(surface, "RGB"), np.uint8).reshape(height, width, 3)
             self.sink.write(pixels)
+        self.waited_ms = 0.0
         if self._period:
             self._next = max(self._next + self._period, time.perf_counter() - self._period)
-            time.sleep(max(0.0, self._next - time.perf_counter()))
+            wait_s = max(0.0, self._next - time.perf_counter())
+            time.sleep(wait_s)
+            self.waited_ms = wait_s * 1000.0
         return []
 
     def close(self) -> None:

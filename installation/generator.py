@@ -76,6 +76,10 @@ class GeneratorHost:
         self._work: torch.Tensor | None = None  # (3, H, W) float32, allocated on the first frame
         self._pixels: torch.Tensor | None = None  # (H, W, 3) uint8 on the device, GPU only
         self.nan_frames = 0  # frames whose model output held NaN or inf
+        self.reused_frames = 0  # renders answered with the previous frame: the latent had barely moved
+        self._last_frame: np.ndarray | None = None  # the previous render, read-only (reuse hands it out again)
+        self._last_key: tuple[int | None, int] | None = None  # (theme index, resolution) it was drawn with
+        self._last_z = np.zeros(D, np.float32)  # (D,) the latent it was drawn from
 
     @property
     def latent_dim(self) -> int:
@@ -114,15 +118,49 @@ class GeneratorHost:
     def render(self, state: LatentState) -> np.ndarray:
         """Render ``state.z`` (and ``state.params["theme"]`` for a conditional model).
 
-        Returns a new contiguous (H, W, 3) uint8 RGB image. Raises ModelError if z is not a vector
-        of length ``latent_dim``, or if the model's output is not (1, 3, H, W).
+        Returns a contiguous (H, W, 3) uint8 RGB image, read-only: when the latent has barely moved
+        since the last render (``generator.reuse_below``) it is that render's image again. Raises
+        ModelError if z is not a vector of length ``latent_dim``, or if the model's output is not
+        (1, 3, H, W).
         """
         self._load_latent(state.z)
         condition = self._condition_for(state.params)
+        key = (None if condition is None else self._theme_index, self.resolution)
+        if self._can_reuse(key):
+            self.reused_frames += 1
+            return self._last_frame  # type: ignore[return-value]
+        nan_before = self.nan_frames
         with torch.inference_mode():
             image = self._forward(condition)  # (1, 3, H, W) in [-1, 1]
             _check_output(image)
-            return self._to_rgb8(image[0])
+            frame = self._to_rgb8(image[0])
+        frame.flags.writeable = False  # it may be handed out again: nobody may paint into it
+        # A frame with NaN is never reused: the model is asked again, and the runtime sees the streak.
+        self._last_frame = frame if self.nan_frames == nan_before else None
+        self._last_key = key
+        np.copyto(self._last_z, self._z_np[0])
+        return frame
+
+    @property
+    def adjustable(self) -> bool:
+        """Whether ``set_resolution`` can change this model's output size (the CPPN's can)."""
+        return callable(getattr(self._model, "set_resolution", None))
+
+    def set_resolution(self, resolution: int) -> None:
+        """Draw at ``resolution`` from now on (adaptive quality). The same latent draws the same
+        picture at another sharpness. Raises ModelError if the model's size is fixed."""
+        if not self.adjustable:
+            raise ModelError(f"generator '{self._config.model}' draws at a fixed {self.resolution} px")
+        if resolution != self.resolution:
+            self._model.set_resolution(int(resolution))
+            self._last_frame = None
+
+    def _can_reuse(self, key: tuple[int | None, int]) -> bool:
+        """True when the previous frame was drawn with this condition and size from a latent within
+        ``reuse_below`` (largest component change) of this one: redrawing would not show."""
+        if self._last_frame is None or key != self._last_key or self._config.reuse_below <= 0:
+            return False
+        return float(np.max(np.abs(self._z_np[0] - self._last_z))) < self._config.reuse_below
 
     def fall_back_to_cppn(self, reason: str) -> None:
         """Swap the running model for the CPPN (same latent size, so the scene carries on), e.g.

@@ -12,7 +12,9 @@ Two ways to drive it, same code:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,13 +29,16 @@ from installation.generator import GeneratorHost
 from installation.gestures import GestureRecognizer
 from installation.overlay import Hud
 from installation.perception import PerceptionSchedule
+from installation.quality import AdaptiveQuality
 from installation.recorder import SessionRecorder
 from installation.recovery import RecoveryPolicy, SourceWatch, repair_latent
 from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
 from installation.telemetry import STAGES, Telemetry
-from installation.show import NobodyWatch, SceneSlot, ShowControl, ShowState
+from installation.scene_slot import SceneSlot
+from installation.schedule import OpeningHours, Playlist
+from installation.show import NobodyWatch, ShowControl, ShowState
 from scenes.base import SceneInputs
 
 log = logging.getLogger(__name__)
@@ -54,22 +59,29 @@ class Stages:
     perception: PerceptionSchedule
     smoother: BodySmoother
     features: FeatureExtractor
-    scenes: SceneSlot  # the scene showing; show control can swap it
-    generator: GeneratorHost
+    scenes: SceneSlot  # the scene showing and the generator it draws with; show control can swap it
+    generator: GeneratorHost  # the configured model (scenes naming another get theirs from scenes.generators)
     display: Display
     listeners: list[FrameListener] = field(default_factory=list)  # trace file, OSC out, recorder
     recorder: SessionRecorder | None = None  # also among the listeners, when there is one
     recovery: RecoveryPolicy = field(default_factory=RecoveryPolicy)
     gestures: GestureRecognizer | None = None
+    playlist: Playlist = field(default_factory=lambda: Playlist(()))
+    hours: OpeningHours = field(default_factory=lambda: OpeningHours(()))
+    quality: AdaptiveQuality | None = None  # live runs: holds the frame rate by the configured model's size
 
 
 class Runtime:
-    def __init__(self, stages: Stages, clock: Clock, lockstep: bool, overlay: bool = False) -> None:
+    def __init__(self, stages: Stages, clock: Clock, lockstep: bool, overlay: bool = False,
+                 local_time: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+        """``local_time`` tells the opening hours what time it is (live runs only)."""
         self.stages, self.clock, self.lockstep = stages, clock, lockstep
+        self.local_time = local_time
         self.show = ShowState(overlay=overlay)
         self.inbox = CommandInbox()
         self.telemetry = Telemetry()
-        self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors, stages.recorder)
+        self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors, stages.recorder,
+                                   playlist=stages.playlist)
         self.running = True
         self._started_wall = wall_s()
         self._last_t: float | None = None
@@ -84,11 +96,12 @@ class Runtime:
         self._nobody_watch = NobodyWatch(stages.recovery.attract_after_s)
         self._attract_reasons: set[str] = set()  # "camera silent", "nobody there"
         self._scene_before_attract: str | None = None
+        self.asleep = False  # outside the opening hours
 
     def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
         """Render until the media ends, the user quits, ``max_frames`` frames are shown or
         ``max_wall_s`` seconds have passed; returns the stats."""
-        self.stages.generator.warm_up()  # the first shown frame is never a slow or black one
+        self.stages.scenes.generators.warm_up()  # the first shown frame is never a slow or black one
         deadline = None if max_wall_s is None else wall_s() + max_wall_s
         try:
             while self.running and (max_frames is None or self.telemetry.rendered_frames < max_frames):
@@ -108,6 +121,9 @@ class Runtime:
         frame = self.stages.source.read() if self.lockstep else self.stages.source.latest()
         if frame is None and self.lockstep:
             self.running = False  # end of the recording
+            return
+        if not self.lockstep and self._closed():
+            self._sleep_step()
             return
         if frame is not None:
             self.telemetry.stage("capture", (wall_s() - started) * 1000.0)
@@ -140,10 +156,15 @@ class Runtime:
         mark = self._timed("tracking", mark)
 
         # scene -> latent (a frozen picture keeps its latent)
-        dt = 0.0 if self._last_t is None else now - self._last_t
+        step_s = 0.0 if self._last_t is None else now - self._last_t
         self._last_t = now
+        self._follow_playlist(now, step_s)
+        self.stages.scenes.reload_if_changed(wall_s())  # development mode only
+        inputs = SceneInputs(features, now, step_s, self.show.beat_phase(now), self.show.tempo_bpm,
+                             self.show.external, gestures, self._taught_mappings(features), frame=self._last_frame,
+                             body=self._body)
         frozen = self.show.freeze and self._last_state is not None
-        state = self._last_state if frozen else self._scene_update(features, gestures, now, dt)
+        state = self._last_state if frozen else self._scene_update(inputs)
         followed = self.show.followed_latent(now)
         if followed is not None and not frozen:  # following another instance: its latent, our params
             state = LatentState(followed, state.params)
@@ -151,10 +172,12 @@ class Runtime:
         mark = self._timed("scene", mark)
 
         # generate -> show
-        image = self._picture(state)
-        mark = self._timed("generate", mark)
+        image = self._picture(state, inputs)
+        generated = wall_s()
+        self.telemetry.stage("generate", (generated - mark) * 1000.0)
         keys = self.stages.display.show(image, self._hud() if self.show.overlay else None, recording=self._recording())
-        done = self._timed("display", mark)
+        done = self._timed("display", generated)
+        self._adapt_quality(started, mark, generated, done)
 
         latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
         self.telemetry.rendered(done, state.z, image, latency)
@@ -170,15 +193,14 @@ class Runtime:
     def _recording(self) -> bool:
         return self.stages.recorder is not None and self.stages.recorder.recording
 
-    def _picture(self, state: LatentState) -> np.ndarray:
+    def _picture(self, state: LatentState, inputs: SceneInputs) -> np.ndarray:
         if self.show.freeze and self._last_image is not None:
             return self._last_image
         if self.show.blackout:
-            size = self.stages.generator.resolution
-            return np.zeros((size, size, 3), np.uint8)
-        generator = self.stages.generator
+            return self._black()
+        generator = self.stages.scenes.generator
         nan_before = generator.nan_frames
-        self._last_image = generator.render(state)
+        self._last_image = self.stages.scenes.draw(state, inputs)
         self._nan_streak = self._nan_streak + 1 if generator.nan_frames > nan_before else 0
         if self._nan_streak >= NAN_FRAMES_BEFORE_FALLBACK and generator.fallback_reason is None:
             generator.fall_back_to_cppn(f"produced NaN in {self._nan_streak} frames in a row")
@@ -195,20 +217,59 @@ class Runtime:
         self.telemetry.stage(stage, (now - since) * 1000.0)
         return now
 
-    def _scene_update(self, features: Features, gestures: tuple, now: float, dt: float) -> LatentState:
-        mapped = self._taught_mappings(features)
-        inputs = SceneInputs(features, now, dt, self.show.beat_phase(now), self.show.tempo_bpm, self.show.external,
-                             gestures, mapped)
-        for _ in range(2):  # the scene, then (if it raised) the fallback scene
+    def _black(self) -> np.ndarray:
+        size = self.stages.scenes.generator.resolution
+        return np.zeros((size, size, 3), np.uint8)
+
+    def _closed(self) -> bool:
+        """Outside the opening hours (live runs); logs each change between open and asleep."""
+        if self.stages.hours.always_open:
+            return False
+        closed = not self.stages.hours.is_open(self.local_time())
+        if closed != self.asleep:
+            self.asleep = closed
+            log.warning("%s", "outside the opening hours: sleeping" if closed else "opening hours: waking up")
+        return closed
+
+    def _sleep_step(self) -> None:
+        """Asleep: a black screen, no perception or generation; keys and OSC still work."""
+        for command in self.inbox.drain():
+            self.apply(command)
+        for key in self.stages.display.show(self._black(), None, recording=False):
+            self.inbox.put(key)
+
+    def _follow_playlist(self, now: float, step_s: float) -> None:
+        playlist = self.stages.playlist
+        if self._attract_reasons:
+            playlist.pause_for(step_s)  # time in the attract mode does not use up an entry
+            return
+        name = playlist.due(now)
+        if name is not None:
+            self._switch_scene(name, "playlist")
+
+    def _adapt_quality(self, started: float, generate_started: float, generated: float, done: float) -> None:
+        quality, generator = self.stages.quality, self.stages.scenes.generator
+        if quality is None or self.lockstep or generator is not self.stages.generator:
+            return
+        work_ms = (done - started) * 1000.0 - float(getattr(self.stages.display, "waited_ms", 0.0))
+        resolution = quality.update(work_ms, (generated - generate_started) * 1000.0, done)
+        if resolution is not None:
+            generator.set_resolution(resolution)
+
+    def _scene_update(self, inputs: SceneInputs) -> LatentState:
+        for _ in range(3):  # the scene; if it raised, its version before a reload, or the fallback scene
             scene = self.stages.scenes.scene
             try:
-                self._last_state = scene.update(inputs)
+                self._last_state = self.stages.scenes.update(inputs)
                 return self._last_state
             except Exception:  # a scene is artist code: the show goes on
                 self.telemetry.errors["scene"] += 1
                 if self.telemetry.errors["scene"] <= 3:
                     log.exception("scene %s raised", scene.name)
-                if not self._switch_scene(self.stages.recovery.fallback_scene, f"scene {scene.name} raised"):
+                if self.stages.scenes.revert_reload():
+                    continue
+                if not self._switch_scene(self.stages.recovery.fallback_scene, f"scene {scene.name} raised",
+                                          fade=False):
                     break
         if self._last_state is None:
             raise RuntimeError("no scene could produce a first latent")
@@ -225,12 +286,12 @@ class Runtime:
                 log.error("taught mappings cannot run: %s", error)
             return {}
 
-    def _switch_scene(self, name: str, why: str) -> bool:
+    def _switch_scene(self, name: str, why: str, fade: bool = True) -> bool:
         """Switch to scene ``name`` (logged); False if it is already showing or can't be built."""
         if self.stages.scenes.scene.name == name:
             return False
         try:
-            self.stages.scenes.switch(name)
+            self.stages.scenes.switch(name, fade=fade)
         except Exception:  # a broken scene file: keep showing the current one
             self.telemetry.errors["scene_switch_failures"] += 1
             log.exception("cannot switch to scene %s", name)
@@ -332,7 +393,12 @@ class Runtime:
         stats["errors"]["perception_restarts"] = self.stages.perception.restarts
         if self.stages.gestures is not None:
             stats["errors"]["gestures"] = self.stages.gestures.errors
-        stats["errors"].setdefault("generator_nan_frames", int(getattr(self.stages.generator, "nan_frames", 0)))
+        hosts = self.stages.scenes.generators.hosts()
+        stats["errors"].setdefault("generator_nan_frames", sum(int(getattr(h, "nan_frames", 0)) for h in hosts))
+        stats["reused_frames"] = sum(int(getattr(h, "reused_frames", 0)) for h in hosts)
+        if self.stages.quality is not None:
+            stats["adaptive_resolution"] = {"final": self.stages.quality.resolution,
+                                            "changes": self.stages.quality.changes}
         reason = getattr(self.stages.generator, "fallback_reason", None)
         stats["errors"]["generator_fallback"] = int(reason is not None)
         stats["generator_fallback_reason"] = reason

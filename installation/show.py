@@ -20,8 +20,8 @@ from installation.errors import SceneError
 from installation.gestures.errors import GestureError
 from installation.gestures.live import LiveTeacher
 from installation.recorder import SessionRecorder
-from scenes import available_scenes, load_scene
-from scenes.base import Scene
+from installation.scene_slot import SceneSlot
+from installation.schedule import Playlist
 
 log = logging.getLogger(__name__)
 
@@ -75,30 +75,6 @@ class NobodyWatch:
         return None
 
 
-class SceneSlot:
-    """The scene that is showing, and how to swap it for another built for the same generator."""
-
-    def __init__(self, scene: Scene, latent_dim: int, seed: int) -> None:
-        self.scene, self.latent_dim, self.seed = scene, latent_dim, seed
-
-    def switch(self, name: str) -> None:
-        """Build and set up scene ``name``. Raises SceneError; the old scene stays on failure."""
-        scene = load_scene(name)
-        scene.setup(self.latent_dim, self.seed)
-        self.scene = scene
-
-    def step(self, offset: int) -> None:
-        names = available_scenes()
-        current = names.index(self.scene.name) if self.scene.name in names else 0
-        self.switch(names[(current + offset) % len(names)])
-
-    def reseed(self, seed: int) -> None:
-        params = dict(self.scene.params)
-        self.seed = seed
-        self.scene.setup(self.latent_dim, seed)
-        self.scene.params.update(params)
-
-
 @dataclass
 class ShowControl:
     state: ShowState
@@ -106,6 +82,7 @@ class ShowControl:
     errors: collections.Counter = field(default_factory=collections.Counter)
     recorder: SessionRecorder | None = None
     teacher: LiveTeacher | None = None
+    playlist: Playlist | None = None  # next / previous move along it when it has entries
 
     def apply(self, command: ControlCommand, now: float) -> bool:
         """Carry out ``command`` at media time ``now``. Returns False for a command it does not
@@ -141,7 +118,11 @@ class ShowControl:
         if action == "set":
             self.scenes.switch(name)
         elif action in ("next", "previous"):
-            self.scenes.step(1 if action == "next" else -1)
+            offset = 1 if action == "next" else -1
+            if self.playlist is not None and self.playlist.entries:
+                self.scenes.switch(self.playlist.move(offset, now))
+            else:
+                self.scenes.step(offset)
         else:
             raise ValueError(f"unknown scene action {action!r}")
         log.info("scene %s", self.scenes.scene.name)

@@ -70,6 +70,7 @@ class Scene(abc.ABC):
     """
 
     name: str = "scene"
+    description: str = ""  # the scene file's docstring (set when it is loaded)
     PARAMETERS: tuple[ParamSpec, ...] = ()
     MODEL: str | None = None
 

@@ -121,7 +121,7 @@ def test_every_control_address_takes_effect_at_the_next_frame(live):
     send_and_step(runtime, bridge, client, "/scene/set", "dream_drift")
     assert scenes.scene.name == "dream_drift"
     send_and_step(runtime, bridge, client, "/scene/next")
-    assert scenes.scene.name == "body_latent"  # two scenes, in name order, wrapping round
+    assert scenes.scene.name == "style_mirror"  # in name order: ... dream_drift, style_mirror, themes
     send_and_step(runtime, bridge, client, "/scene/previous")
     assert scenes.scene.name == "dream_drift"
     send_and_step(runtime, bridge, client, "/scene/param", "pulse", 1.5)

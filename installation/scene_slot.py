@@ -1,0 +1,216 @@
+"""The scene that is showing: its generator, switching with a crossfade, and hot reload.
+
+A switch builds the new scene (read from its file afresh) on the generator its ``MODEL`` names,
+and for ``crossfade_s`` both scenes run: where both draw with the same model the latents are
+blended (one render: the picture morphs through latent space); otherwise both pictures are
+rendered and blended in pixels. In development mode (``reload``) a saved scene file is loaded
+again without a restart; an edit that fails to import, or raises in ``setup`` or in its first
+frames, keeps the previous version running and logs why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from installation.contracts import LatentState
+from installation.errors import SceneError
+from installation.generator import GeneratorHost
+from installation.generator_pool import GeneratorPool
+from installation.scene_kit.tools import scene_tools_for
+from models.latent_tools import slerp
+from scenes import SceneLibrary
+from scenes.base import Scene, SceneInputs
+
+log = logging.getLogger(__name__)
+
+RELOAD_CHECK_S = 0.5  # how often (wall seconds) development mode looks at the scene file
+
+
+@dataclass
+class _Outgoing:
+    """The scene being faded out, still updated until the fade ends."""
+
+    scene: Scene
+    generator: GeneratorHost
+    started_t: float | None = None  # media time of the first blended frame
+    state: LatentState | None = None
+
+
+@dataclass
+class _Reloaded:
+    """The version a hot reload replaced, kept until the new one has drawn a few frames."""
+
+    scene: Scene
+    frames_left: int
+
+
+class SceneSlot:
+    """The scene showing, the generator it draws with, and how to swap it for another."""
+
+    PROBATION_FRAMES = 30  # a reloaded scene that raises this soon goes back to its old version
+
+    def __init__(self, scene: Scene, generators: GeneratorPool, seed: int, library: SceneLibrary | None = None,
+                 crossfade_s: float = 0.0, reload: bool = False) -> None:
+        """Set up ``scene`` on its generator. Raises SceneError if its setup raises."""
+        self.generators, self.seed = generators, seed
+        self.library = library if library is not None else SceneLibrary()
+        self.crossfade_s, self.reload = crossfade_s, reload
+        self.generator = generators.host_for(scene.MODEL)
+        self.scene = scene
+        self._setup(scene, self.generator)
+        self._outgoing: _Outgoing | None = None
+        self._reloaded: _Reloaded | None = None
+        self._file_stamp = self._stamp()
+        self._next_reload_check = -math.inf
+
+    @property
+    def latent_dim(self) -> int:
+        return self.generator.latent_dim
+
+    @property
+    def fading(self) -> bool:
+        return self._outgoing is not None
+
+    # switching
+    def switch(self, name: str, fade: bool = True) -> None:
+        """Build scene ``name`` and show it, crossfading from the current one when ``fade`` and a
+        crossfade time is set. Raises SceneError; the current scene stays on failure."""
+        scene = self.library.load(name)
+        generator = self.generators.host_for(scene.MODEL)
+        self._setup(scene, generator)
+        if fade and self.crossfade_s > 0:
+            self._outgoing = _Outgoing(self.scene, self.generator)
+        else:
+            self._outgoing = None
+        self.scene, self.generator, self._reloaded = scene, generator, None
+        self._file_stamp = self._stamp()
+
+    def step(self, offset: int, names: list[str] | None = None) -> None:
+        """Switch ``offset`` places along ``names`` (default: every scene, by name)."""
+        names = names or self.library.names()
+        current = names.index(self.scene.name) if self.scene.name in names else -1 if offset > 0 else 0
+        self.switch(names[(current + offset) % len(names)])
+
+    def reseed(self, seed: int) -> None:
+        params = dict(self.scene.params)
+        self.seed = seed
+        self._setup(self.scene, self.generator)
+        self.scene.params.update(params)
+
+    # each frame
+    def update(self, inputs: SceneInputs) -> LatentState:
+        """The showing scene's latent (its errors propagate: the runtime decides what replaces it);
+        the outgoing scene of a crossfade is updated too, and dropped if it raises."""
+        state = self.scene.update(inputs)
+        if self._reloaded is not None:
+            self._reloaded.frames_left -= 1
+            if self._reloaded.frames_left <= 0:
+                self._reloaded = None  # the new version has proved itself
+        outgoing = self._outgoing
+        if outgoing is not None:
+            try:
+                outgoing.state = outgoing.scene.update(inputs)
+            except Exception:  # the outgoing scene is on its way out: cut to the new one
+                log.exception("outgoing scene %s raised during the crossfade; cutting", outgoing.scene.name)
+                self._outgoing = None
+        return state
+
+    def draw(self, state: LatentState, inputs: SceneInputs) -> np.ndarray:
+        """The picture for ``state``: rendered, composed by the scene, blended with the outgoing
+        scene during a crossfade. Returns RGB uint8 (H, W, 3)."""
+        outgoing = self._outgoing
+        if outgoing is None or outgoing.state is None:
+            return self.scene.compose(self.generator.render(state), inputs)
+        if outgoing.started_t is None:
+            outgoing.started_t = inputs.t
+        amount = _smoothstep((inputs.t - outgoing.started_t) / self.crossfade_s)
+        if amount >= 1.0:
+            self._outgoing = None
+            return self.scene.compose(self.generator.render(state), inputs)
+        if outgoing.generator is self.generator:  # same model: morph through latent space
+            z = slerp(np.asarray(outgoing.state.z, np.float32), np.asarray(state.z, np.float32), amount)
+            return self.scene.compose(self.generator.render(LatentState(z, state.params)), inputs)
+        incoming = self.scene.compose(self.generator.render(state), inputs)
+        leaving = outgoing.scene.compose(outgoing.generator.render(outgoing.state), inputs)
+        return blend_pixels(leaving, incoming, amount)
+
+    # development mode
+    def reload_if_changed(self, wall_now: float) -> bool:
+        """Development mode: if the showing scene's file was saved since it was loaded, load it
+        again. Returns True if a new version is now showing; a failed load is logged and the
+        current version keeps running."""
+        if not self.reload or wall_now < self._next_reload_check:
+            return False
+        self._next_reload_check = wall_now + RELOAD_CHECK_S
+        stamp = self._stamp()
+        if stamp == self._file_stamp:
+            return False
+        self._file_stamp = stamp  # a broken save is tried once, then waits for the next save
+        name, previous = self.scene.name, self.scene
+        try:
+            scene = self.library.load(name)
+            self._setup(scene, self.generator)
+            if scene.MODEL != previous.MODEL:
+                raise SceneError(f"scene {name} now names model {scene.MODEL!r}; restart to change models")
+            _carry_params(previous, scene)
+        except Exception as error:  # noqa: BLE001 - any error in artist code keeps the old version
+            log.error("reloading scene %s failed, keeping the running version: %s", name, error)
+            return False
+        self.scene, self._reloaded = scene, _Reloaded(previous, self.PROBATION_FRAMES)
+        log.info("scene %s reloaded from %s", name, self.library.path_of(name))
+        return True
+
+    def revert_reload(self) -> bool:
+        """If the showing scene is a fresh reload, go back to the version it replaced; returns
+        True if it did (the runtime calls this before falling back to another scene)."""
+        if self._reloaded is None:
+            return False
+        log.error("reloaded scene %s raised; back to the version before the edit", self.scene.name)
+        self.scene, self._reloaded = self._reloaded.scene, None
+        return True
+
+    def _setup(self, scene: Scene, generator: GeneratorHost) -> None:
+        try:
+            scene.setup(generator.latent_dim, self.seed, scene_tools_for(generator))
+        except Exception as error:
+            raise SceneError(f"scene {scene.name} failed to set up: {type(error).__name__}: {error}") from error
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if not self.reload:
+            return None
+        try:
+            stat = Path(self.library.path_of(self.scene.name)).stat()
+        except (OSError, SceneError):
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+
+def blend_pixels(leaving: np.ndarray, incoming: np.ndarray, amount: float) -> np.ndarray:
+    """``amount`` of ``incoming`` over ``leaving`` (RGB uint8), at the larger of the two sizes."""
+    if leaving.shape != incoming.shape:
+        height = max(leaving.shape[0], incoming.shape[0])
+        width = max(leaving.shape[1], incoming.shape[1])
+        leaving = cv2.resize(leaving, (width, height), interpolation=cv2.INTER_LINEAR)
+        incoming = cv2.resize(incoming, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.addWeighted(incoming, amount, leaving, 1.0 - amount, 0.0)
+
+
+def _carry_params(previous: Scene, scene: Scene) -> None:
+    """Keep the operator's parameter values across a reload, where the new version still has them."""
+    for name, value in previous.params.items():
+        if name in scene.params:
+            try:
+                scene.set_param(name, value)
+            except SceneError:
+                pass  # the edit narrowed the range: the new default stands
+
+
+def _smoothstep(x: float) -> float:
+    x = min(1.0, max(0.0, x))
+    return x * x * (3.0 - 2.0 * x)

@@ -1,0 +1,203 @@
+"""The scene slot: crossfades (latent for one model, pixels across models), hot reload in
+development mode, the playlist and the opening hours in the loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from installation.app import build_stages
+from installation.clock import FixedStepClock
+from installation.config import GeneratorConfig, load_config, override
+from installation.contracts import LatentState
+from installation.display import HeadlessDisplay, NullSink
+from installation.features import FeatureExtractor
+from installation.generator_pool import GeneratorPool
+from installation.runtime import Runtime
+from installation.scene_slot import SceneSlot, blend_pixels
+from installation.contracts import TrackedBody
+from installation.sources import VideoFileSource
+from models.latent_tools import slerp
+from scenes import SceneLibrary
+from scenes.base import SceneInputs
+
+SMALL = GeneratorConfig(model="cppn", resolution=32, latent_dim=8, seed=7, device="cpu", torch_threads=0)
+
+CONSTANT_SCENE = '''
+"""A test scene: a constant latent."""
+import numpy as np
+from installation.contracts import LatentState
+from scenes.base import ParamSpec, Scene
+
+class Constant(Scene):
+    MODEL = {model!r}
+    PARAMETERS = (ParamSpec("level", -2.0, 2.0, {level}, "the latent's every value"),)
+
+    def setup(self, latent_dim, seed, tools=None):
+        self.latent_dim = latent_dim
+
+    def update(self, inputs):
+        {body}
+        return LatentState(np.full(self.latent_dim, self.params["level"], np.float32), {{}})
+
+SCENE = Constant
+'''
+
+
+def write_scene(folder, name, level=0.5, model=None, body="pass"):
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(CONSTANT_SCENE.format(model=model, level=level, body=body)))
+    stat = path.stat()  # a fresh mtime even within the file system's timestamp resolution
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+    return path
+
+
+def inputs_at(t: float) -> SceneInputs:
+    features = FeatureExtractor(image_aspect=16 / 9).update(TrackedBody.nobody(t))
+    return SceneInputs(features, t, 1 / 30)
+
+
+def test_a_crossfade_between_scenes_of_one_model_morphs_through_latent_space(tmp_path):
+    write_scene(tmp_path, "low", level=-1.0)
+    write_scene(tmp_path, "high", level=1.0)
+    library = SceneLibrary([tmp_path])
+    pool = GeneratorPool(SMALL)
+    slot = SceneSlot(library.load("low"), pool, seed=7, library=library, crossfade_s=1.0)
+    slot.draw(slot.update(inputs_at(0.0)), inputs_at(0.0))
+    slot.switch("high")
+    assert slot.fading and slot.scene.name == "high"
+    halfway = inputs_at(0.5)
+    slot.draw(slot.update(inputs_at(0.0)), inputs_at(0.0))  # the fade starts here
+    picture = slot.draw(slot.update(halfway), halfway)
+    z = slerp(np.full(8, -1.0, np.float32), np.full(8, 1.0, np.float32), 0.5)  # smoothstep(0.5) = 0.5
+    expected = GeneratorPool(SMALL).default.render(LatentState(z, {}))
+    assert np.array_equal(picture, expected), "one render of the blended latent"
+    end = inputs_at(1.01)
+    slot.draw(slot.update(end), end)
+    assert not slot.fading
+
+
+def test_a_crossfade_between_models_blends_pixels(tmp_path):
+    write_scene(tmp_path, "drawn", level=0.5)
+    write_scene(tmp_path, "learned", level=0.5, model="vae_art64")
+    library = SceneLibrary([tmp_path])
+    pool = GeneratorPool(SMALL)
+    slot = SceneSlot(library.load("drawn"), pool, seed=7, library=library, crossfade_s=2.0)
+    old = slot.draw(slot.update(inputs_at(0.0)), inputs_at(0.0))
+    slot.switch("learned")
+    assert slot.generator is not pool.default and slot.generator.resolution == 64
+    slot.draw(slot.update(inputs_at(1.0)), inputs_at(1.0))  # starts at t = 1
+    quarter = inputs_at(1.5)  # (1.5 - 1) / 2 = 0.25 -> smoothstep 0.15625
+    picture = slot.draw(slot.update(quarter), quarter)
+    new = slot.generator.render(LatentState(np.full(32, 0.5, np.float32), {}))
+    assert old.shape == (32, 32, 3) and new.shape == picture.shape == (64, 64, 3), "at the larger size"
+    assert np.array_equal(picture, blend_pixels(old, new, 0.15625))
+
+
+def replay_runtime(media, tmp_path, **scene):
+    config = override(override(load_config(), "osc", listen=""), "scene", folders=(str(tmp_path),), **scene)
+    config = override(config, "generator", resolution=32)
+    clip = media / "video" / "intel_asl" / "again.mkv"
+    stages = build_stages(config, VideoFileSource(clip, mirror=True), HeadlessDisplay((64, 36), "cover", NullSink()))
+    runtime = Runtime(stages, FixedStepClock(), lockstep=True)
+    runtime.stages.scenes.generators.warm_up()
+    return runtime
+
+
+def level_shown(runtime) -> float:
+    return float(runtime._last_state.z[0])
+
+
+def test_hot_reload_picks_up_a_saved_scene_and_a_broken_edit_keeps_the_old_one(media, tmp_path, caplog):
+    write_scene(tmp_path, "pulse", level=0.5)
+    runtime = replay_runtime(media, tmp_path, name="pulse", reload=True, crossfade_s=0.0)
+    try:
+        for _ in range(3):
+            runtime.step()
+        assert level_shown(runtime) == 0.5
+        runtime.stages.scenes.scene.set_param("level", 0.5)
+
+        write_scene(tmp_path, "pulse", level=-0.25)  # an artist saves an edit: a new default
+        time.sleep(0.6)  # development mode looks at the file twice a second
+        runtime.step()
+        assert runtime.stages.scenes.scene.PARAMETERS[0].default == -0.25
+        assert level_shown(runtime) == 0.5, "the operator's value survives the reload"
+        runtime.stages.scenes.scene.set_param("level", -0.25)
+        runtime.step()
+        assert level_shown(runtime) == -0.25
+
+        (tmp_path / "pulse.py").write_text("this is not python (\n")  # a broken save
+        time.sleep(0.6)
+        with caplog.at_level(logging.ERROR):
+            runtime.step()
+        assert "reloading scene pulse failed, keeping the running version" in caplog.text
+        assert "SyntaxError" in caplog.text
+        assert level_shown(runtime) == -0.25 and runtime.stages.scenes.scene.name == "pulse"
+
+        write_scene(tmp_path, "pulse", level=1.5, body="raise RuntimeError('half-finished edit')")
+        time.sleep(0.6)
+        with caplog.at_level(logging.ERROR):
+            runtime.step()  # loads, raises in its first frame: back to the version before it
+            runtime.step()
+        assert "back to the version before the edit" in caplog.text
+        assert runtime.stages.scenes.scene.name == "pulse" and level_shown(runtime) == -0.25
+    finally:
+        runtime.close()
+
+
+def test_the_playlist_switches_scenes_at_their_durations_in_replay(media, tmp_path):
+    config = override(override(load_config(), "osc", listen=""), "show", playlist=("body_latent:1", "dream_drift:0.5"))
+    config = override(override(config, "generator", resolution=32), "scene", crossfade_s=0.2)
+    clip = media / "video" / "intel_asl" / "again.mkv"
+    stages = build_stages(config, VideoFileSource(clip, mirror=True), HeadlessDisplay((64, 36), "cover", NullSink()))
+    runtime = Runtime(stages, FixedStepClock(), lockstep=True)
+    seen = []
+    try:
+        runtime.stages.scenes.generators.warm_up()
+        while runtime.running and len(seen) < 75:
+            runtime.step()
+            seen.append((runtime.clock.now(), runtime.stages.scenes.scene.name))
+    finally:
+        runtime.close()
+    changes = [(round(t, 2), name) for i, (t, name) in enumerate(seen) if i == 0 or name != seen[i - 1][1]]
+    assert [name for _, name in changes[:3]] == ["body_latent", "dream_drift", "body_latent"]
+    start = seen[0][0]
+    assert changes[1][0] == pytest.approx(start + 1.0, abs=0.05)
+    assert changes[2][0] == pytest.approx(start + 1.5, abs=0.05)
+
+
+def test_outside_the_opening_hours_the_screen_sleeps_and_wakes_at_opening(media, tmp_path):
+    config = override(override(load_config(), "osc", listen=""), "show", hours=("mon-fri 10:00-18:00",))
+    config = override(config, "generator", resolution=32)
+    clip = media / "video" / "intel_asl" / "again.mkv"
+    shown = []
+
+    class Sink:
+        def write(self, pixels):
+            shown.append(pixels.mean())
+
+        def close(self):
+            pass
+
+    stages = build_stages(config, VideoFileSource(clip, mirror=True), HeadlessDisplay((64, 36), "cover", Sink()))
+    now = [dt.datetime(2026, 11, 30, 9, 58)]  # a Monday, before opening
+    runtime = Runtime(stages, FixedStepClock(), lockstep=False, local_time=lambda: now[0])
+    runtime._advance_time = lambda frame: frame.timestamp_s if frame is not None else 0.0  # media time, no pacing
+    try:
+        runtime.stages.scenes.generators.warm_up()
+        for _ in range(5):
+            runtime.step()
+        assert runtime.asleep and shown and max(shown) == 0.0
+        assert runtime.telemetry.rendered_frames == 0
+        now[0] = dt.datetime(2026, 11, 30, 10, 0)
+        for _ in range(5):
+            runtime.step()
+        assert not runtime.asleep and runtime.telemetry.rendered_frames > 0 and max(shown[5:]) > 0.0
+    finally:
+        runtime.close()
