@@ -44,3 +44,23 @@ def test_soak_benchmark_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads(out.read_text())
     assert results["frames"] == 150 and results["resident_mb_at_end"] > 0
+
+
+def test_run_all_writes_the_five_figures_and_the_machine(tmp_path, media):
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())
+    figures = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio")
+    assert set(results) == set(figures) | {"machine"}
+    for key in figures:
+        entry = results[key]
+        assert entry["value"] > 0 and entry["target"] > 0 and isinstance(entry["meets"], bool), key
+    assert 0 < results["stale_ratio"]["value"] < 10 and 0 < results["freshness"]["value"] <= 2.5
+    assert results["perception_ratio"]["variants"]["pose"]["mean_ms"] > 0
+    assert results["machine"]["cores"] >= 1 and results["machine"]["mediapipe"]
+    table = out.with_suffix(".md").read_text()
+    assert all(f"| {key} |" in table for key in figures)

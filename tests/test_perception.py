@@ -91,3 +91,42 @@ def test_threaded_schedule_returns_the_same_observation_as_inline(media):
     threaded.close()
     assert np.array_equal(a.pose, b.pose)
     assert threaded.poll() is None
+
+
+def _clip_frames(path, count: int) -> list[Frame]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(Frame(len(frames), len(frames) / 30, 0.0, cv2.flip(image, 1), True))
+    return frames
+
+
+def test_hands_found_from_pose_regions_match_the_palm_detectors(media):
+    # a signer with both hands up, mirrored as the runtime sees it: the same hands, sides and
+    # landmarks (within a few pixels of the 640-pixel image) whichever way the hands are found
+    regions = Perceiver(PerceptionConfig(hand_regions="pose"))
+    palms = Perceiver(PerceptionConfig(hand_regions="palm_detector"))
+    distances, both = [], 0
+    for frame in _clip_frames(media / "video" / "intel_asl" / "please.mkv", 30):
+        a, b = regions.process(frame), palms.process(frame)
+        found_a = {hand.side: hand.landmarks for hand in a.hands}
+        found_b = {hand.side: hand.landmarks for hand in b.hands}
+        both += len(found_a.keys() & found_b.keys())
+        assert len(found_a) >= len(found_b) - 1
+        for side in found_a.keys() & found_b.keys():
+            distances.append(np.median(np.linalg.norm((found_a[side][:, :2] - found_b[side][:, :2]) * [640, 480], axis=1)))
+    regions.close()
+    palms.close()
+    assert both >= 40  # both hands in most of the 30 frames
+    assert np.median(distances) < 4.0
+
+
+def test_without_a_pose_the_palm_detector_still_finds_the_hands(media):
+    # tfjs_hands.jpg: two palms and no body; the pose gives no region, the whole frame is searched
+    perceiver = Perceiver(PerceptionConfig(hand_regions="pose"))
+    observation = perceiver.process(frame_of(media / "images" / "hands" / "tfjs_hands.jpg"))
+    perceiver.close()
+    assert not observation.has_pose and len(observation.hands) == 2

@@ -1,0 +1,182 @@
+"""Every benchmark of issue 9 in one run: ``benchmarks/results.json`` and ``benchmarks/results.md``.
+
+Five ratios, each of things measured side by side in this one run (interleaved, A B A B ...),
+so a shared, noisy machine hits both sides alike:
+
+- ``latency_overhead``: median end-to-end latency (camera frame captured -> picture shown) ÷ the
+  sum of the stages' own median times, for the default schedule on a clip played at camera pace;
+- ``stale_ratio``: p95 latency of that loop ÷ p95 of a naive loop reading every frame through
+  OpenCV's default FIFO of 4 buffers (loop_latency.py's ``naive``), the same per-frame work;
+- ``freshness``: pictures with new content per second ÷ min(camera fps, display refresh);
+- ``contention``: the generator's p95 per-frame time with MediaPipe running ÷ alone (contention.py);
+- ``perception_ratio``: pose + hands time ÷ pose alone (perception_ratio.py).
+
+The loop figures come from loop_latency.py's runs, interleaved threaded / inline / naive; the
+headline is the configured schedule's, the other's is kept beside it. README.md (this folder)
+defines each figure.
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--out benchmarks/results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import contention  # noqa: E402
+import loop_latency  # noqa: E402
+import perception_ratio  # noqa: E402
+from installation.config import load_config  # noqa: E402
+from installation.native_logs import silence_native_stderr  # noqa: E402
+
+KEYS = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio")
+TARGETS = {"latency_overhead": 1.5, "stale_ratio": 0.3, "freshness": 0.5}
+SCHEDULES = ("threaded", "inline", "naive")
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    import cv2
+    import mediapipe
+    import numpy
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+        "torch": torch.__version__, "mediapipe": mediapipe.__version__, "opencv": cv2.__version__,
+        "numpy": numpy.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
+def loop_figures(clip: Path, seconds: float, rounds: int) -> dict:
+    """latency_overhead, stale_ratio and freshness from interleaved live-loop runs."""
+    runs: dict[str, list[dict]] = {mode: [] for mode in SCHEDULES}
+    for round_index in range(rounds):
+        for mode in SCHEDULES:
+            runs[mode].append(loop_latency.run_once(mode, clip, seconds))
+            print(f"loop round {round_index + 1}/{rounds} {mode}: {runs[mode][-1]}", file=sys.stderr)
+    rows = {mode: loop_latency.summarise(runs[mode]) for mode in SCHEDULES}
+    config = load_config()
+    camera_fps, display_hz = 30.0, config.display.target_fps  # the clip plays as a 30 fps camera
+    pace = min(camera_fps, display_hz)
+    figures = {}
+    for mode in ("threaded", "inline"):
+        row = rows[mode]
+        figures[mode] = {
+            "latency_overhead": row["latency_over_stage_sum"],
+            "stale_ratio": round(row["latency_p95_ms"] / rows["naive"]["latency_p95_ms"], 3),
+            "freshness": round(row["perceived_fps"] / pace, 3),
+        }
+    default = config.perception.schedule
+    raw = {"schedules": rows, "naive": rows["naive"], "camera_fps": camera_fps, "display_hz": display_hz,
+           "clip": clip.name, "seconds_per_run": seconds, "rounds": rounds, "runs": runs}
+    result = {}
+    for key in ("latency_overhead", "stale_ratio", "freshness"):
+        value = figures[default][key]
+        meets = value >= TARGETS[key] if key == "freshness" else value <= TARGETS[key]
+        other = "inline" if default == "threaded" else "threaded"
+        result[key] = {"value": value, "target": TARGETS[key], "meets": meets, "schedule": default,
+                       f"{other}_value": figures[other][key]}
+    result["latency_overhead"].update(latency_p50_ms=rows[default]["latency_p50_ms"],
+                                      stage_sum_p50_ms=rows[default]["stage_sum_p50_ms"],
+                                      stages_p50_ms=rows[default]["stages_p50_ms"])
+    result["stale_ratio"].update(latency_p95_ms=rows[default]["latency_p95_ms"],
+                                 naive_latency_p95_ms=rows["naive"]["latency_p95_ms"])
+    result["freshness"].update(new_pictures_per_s=rows[default]["perceived_fps"],
+                               rendered_fps=rows[default]["render_fps"], camera_fps=camera_fps, display_hz=display_hz)
+    result["loop_runs"] = raw
+    return result
+
+
+def markdown(results: dict) -> str:
+    machine_info = results["machine"]
+    lines = [
+        f"Measured {machine_info['date']} on {machine_info['cpu']}, {machine_info['cores']} cores"
+        f"{', GPU ' + machine_info['gpu'] if machine_info['gpu'] else ', no GPU'}; torch {machine_info['torch']}, "
+        f"MediaPipe {machine_info['mediapipe']}, OpenCV {machine_info['opencv']}"
+        f"{' (quick run: rough figures)' if machine_info['quick'] else ''}. Load average at start "
+        f"{machine_info['load_average_at_start']}. Definitions: benchmarks/README.md.",
+        "",
+        "| figure | value | target | met | from |",
+        "|---|---|---|---|---|",
+    ]
+    for key in KEYS:
+        entry = results[key]
+        sign = "≥" if key == "freshness" else "≤"
+        lines.append(f"| {key} | {entry['value']:.2f} | {sign} {entry['target']} | {'yes' if entry['meets'] else 'no'} | "
+                     f"{source_note(key, entry)} |")
+    return "\n".join(lines)
+
+
+def source_note(key: str, entry: dict) -> str:
+    if key == "latency_overhead":
+        return (f"{entry['schedule']}: latency p50 {entry['latency_p50_ms']:.1f} ms ÷ stages {entry['stage_sum_p50_ms']:.1f} ms"
+                f" (inline: {entry.get('inline_value', entry.get('threaded_value'))})")
+    if key == "stale_ratio":
+        return (f"{entry['schedule']}: p95 {entry['latency_p95_ms']:.1f} ms ÷ naive FIFO {entry['naive_latency_p95_ms']:.1f} ms"
+                f" (inline: {entry.get('inline_value', entry.get('threaded_value'))})")
+    if key == "freshness":
+        return (f"{entry['schedule']}: {entry['new_pictures_per_s']:.1f} new pictures/s ÷ min({entry['camera_fps']:g} fps, "
+                f"{entry['display_hz']:g} Hz) (inline: {entry.get('inline_value', entry.get('threaded_value'))})")
+    if key == "contention":
+        rows = entry["by_torch_threads"]
+        parts = [f"{threads} torch thread{'s' if threads != '1' else ''}: p95 {row['p95_with_perception_ms']:.1f} ÷ "
+                 f"{row['p95_alone_ms']:.1f} ms = {row['ratio']:.2f}" for threads, row in rows.items()]
+        return "; ".join(parts)
+    variants = entry["variants"]
+    return (f"pose regions {variants['pose_regions']['mean_ms']:.1f} ms ÷ pose {variants['pose']['mean_ms']:.1f} ms "
+            f"(palm detector: {entry['palm_detector_value']:.2f}), {entry['frames']} frames")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run (for tests): the figures are rough")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    silence_native_stderr()
+    media = perception_ratio.MEDIA
+    if args.quick:
+        loop_args, contention_args = (2.0, 1), {"seconds": 0.5, "rounds": 1}
+        clips, frames = [media / perception_ratio.DEFAULT_CLIPS[0]], 15
+    else:
+        loop_args, contention_args = (20.0, 2), {"seconds": 4.0, "rounds": 3}
+        clips, frames = [media / clip for clip in perception_ratio.DEFAULT_CLIPS], None
+
+    results = {"machine": machine()}
+    results.update(loop_figures(loop_latency.DEFAULT_CLIP, *loop_args))
+    print("loop figures done", file=sys.stderr)
+    results["contention"] = contention.run(contention.DEFAULT_CLIP, **contention_args)
+    print("contention done", file=sys.stderr)
+    results["perception_ratio"] = perception_ratio.run(clips, frames)
+    results["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
+    results["machine"]["quick"] = args.quick
+    results["latency_overhead"]["loop_runs"] = results.pop("loop_runs")  # the raw runs behind all three loop figures
+    ordered = {key: results[key] for key in KEYS}
+    ordered["machine"] = results["machine"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(ordered, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(ordered) + "\n")
+    print(markdown(ordered))
+
+
+if __name__ == "__main__":
+    main()
