@@ -26,6 +26,10 @@ class Zone:
     space: str = "camera"
     role: str = "interaction"
 
+    def __post_init__(self) -> None:
+        if len(self.points) < 3:
+            raise ValueError(f"zone {self.name!r} needs at least 3 points, got {len(self.points)}")
+
     def contains(self, x: float, y: float) -> bool:
         """True when (x, y) is inside the polygon (even-odd rule; the edge counts as inside on the
         left/top and outside on the right/bottom, so two zones sharing an edge never both hold a point)."""

@@ -19,7 +19,9 @@ from installation.gestures import GestureRecognizer
 from installation.gestures.live import LiveTeacher
 from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
-from installation.perception import build_perception
+from calibration.venue import Venue
+from installation.audience import AudienceConfig, CrowdPerceiver, DetectorConfig, PrimaryConfig
+from installation.perception import InlinePerception, PerceptionSchedule, ThreadedPerception, build_perception
 from installation.recorder import SessionRecorder
 from installation.quality import AdaptiveQuality
 from installation.recovery import RecoveryPolicy
@@ -28,6 +30,7 @@ from installation.runtime import Runtime, Stages
 from installation.scene_slot import SceneSlot
 from installation.schedule import OpeningHours, Playlist, parse_playlist
 from installation.smoothing import BodySmoother
+from installation.venue_stage import UndistortedSource, VenueStage, camera_zones, load_configured_venue
 from installation.sources import (
     DEMO_CLIP,
     RealtimePlayback,
@@ -103,6 +106,7 @@ def run(options: RunOptions) -> dict:
     scene = library.load(config.scene.name)  # fail on a bad scene name before opening anything
     parse_playlist(config.show.playlist, library.names())  # ... or a bad playlist
     OpeningHours(config.show.hours)  # ... or bad opening hours
+    load_configured_venue(config.calibration.venue)  # ... or a bad calibration file
     generator = GeneratorHost(config.generator)
     live_clock = MonotonicClock()  # one origin for camera timestamps and the loop's time
     source, replayable = _open_source(config, options, live_clock)
@@ -121,7 +125,9 @@ def run(options: RunOptions) -> dict:
         stages.listeners.insert(0, TraceWriter(options.trace))
     runtime = Runtime(stages, clock, lockstep, overlay=config.display.overlay)
     try:
-        osc = OscBridge(config.osc, runtime.inbox, options.osc_in, options.osc_out)
+        venue = stages.venue.venue if stages.venue is not None else None
+        slots = venue.people.max_people if venue is not None and venue.people.enabled else 0
+        osc = OscBridge(config.osc, runtime.inbox, options.osc_in, options.osc_out, person_slots=slots)
     except BaseException:
         runtime.close()
         raise
@@ -163,11 +169,16 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
     for name in dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback]):
         generators.host_for(library.load(name).MODEL)  # load every model the show needs now, not mid-show
     slot = SceneSlot(scene, generators, config.generator.seed, library, config.scene.crossfade_s, config.scene.reload)
+    venue = load_configured_venue(config.calibration.venue)
+    if venue is not None and venue.lens is not None:
+        source = UndistortedSource(source, venue)
     width, height = source.frame_size
+    if venue is not None and venue.screen is not None:  # landmarks arrive in screen coordinates
+        width, height = config.display.width, config.display.height
     recorder = SessionRecorder(_project_path(config.record.folder), config, config.record.segment_s, source.fps)
     return Stages(
         source=source,
-        perception=build_perception(config.perception),
+        perception=_perception(config, venue),
         smoother=BodySmoother(config.smoothing),
         features=FeatureExtractor(image_aspect=width / height),
         scenes=slot,
@@ -184,7 +195,24 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         playlist=playlist,
         hours=OpeningHours(config.show.hours),
         quality=_adaptive_quality(config, generators.default),
+        venue=VenueStage(venue) if venue is not None else None,
     )
+
+
+def _perception(config: Config, venue: Venue | None) -> PerceptionSchedule:
+    """One visitor's perception, or the audience stage when the venue follows several."""
+    if venue is None or not venue.people.enabled:
+        return build_perception(config.perception)
+    audience = AudienceConfig(detector=DetectorConfig(max_people=venue.people.max_people),
+                              primary=PrimaryConfig(policy=venue.people.primary))
+    zones = camera_zones(venue)
+
+    def make() -> CrowdPerceiver:
+        return CrowdPerceiver(config.perception, audience, zones)
+
+    if config.perception.schedule == "threaded":
+        return ThreadedPerception(make, config.perception.hang_timeout_s, config.perception.restart_after_errors)
+    return InlinePerception(make())
 
 
 def scene_library(config: Config) -> SceneLibrary:

@@ -105,6 +105,7 @@ class Observation:
     pose: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (33, 4) x y z vis, or (0, 4)
     hands: tuple[Hand, ...] = ()
     perception_ms: float = 0.0
+    audience: object | None = None  # with several visitors: installation.audience.Audience (everyone, ids, primary)
 
     @property
     def has_pose(self) -> bool:

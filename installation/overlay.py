@@ -1,8 +1,11 @@
-"""The H overlay: a small camera inset with the skeleton and hand landmarks, and the numbers an
-installer needs (fps, per-stage times, end-to-end latency)."""
+"""The H overlay: a small camera inset with the skeleton and hand landmarks, the venue's zones and
+the visitors' ids (the primary participant highlighted), and the numbers an installer needs (fps,
+per-stage times, end-to-end latency)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -33,6 +36,8 @@ HAND_BONES = tuple(
     for a, b in zip(finger, finger[1:])
 )
 POSE_COLOUR, LEFT_COLOUR, RIGHT_COLOUR = (255, 255, 255), (80, 220, 255), (255, 140, 60)
+ZONE_COLOURS = {"interaction": (90, 230, 120), "event": (240, 210, 80)}
+PERSON_COLOUR, PRIMARY_COLOUR = (200, 200, 200), (255, 80, 200)
 MIN_VISIBILITY = 0.5
 
 
@@ -46,6 +51,9 @@ class Hud:
     latency_ms: float
     stage_ms: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    zones: tuple = ()  # the venue's zones (calibration.zones.Zone), in camera coordinates
+    audience: object | None = None  # with several visitors: the newest Audience (boxes, ids, primary)
+    to_camera: Callable[[np.ndarray], np.ndarray] | None = None  # body landmarks in screen coordinates -> camera
 
 
 class OverlayPainter:
@@ -72,11 +80,37 @@ class OverlayPainter:
         target.blit(inset, origin)
         rect = pygame.Rect(origin, (inset_w, inset_h))
         pygame.draw.rect(target, (255, 255, 255), rect, 1)
-        self._draw_skeleton(target, rect, hud.body)
+        self._draw_zones(target, rect, hud.zones)
+        self._draw_people(target, rect, hud.audience)
+        self._draw_skeleton(target, rect, hud.body, hud.to_camera)
 
-    def _draw_skeleton(self, target: pygame.Surface, rect: pygame.Rect, body: TrackedBody) -> None:
+    def _draw_zones(self, target: pygame.Surface, rect: pygame.Rect, zones: tuple) -> None:
+        for zone in zones:
+            colour = ZONE_COLOURS.get(zone.role, ZONE_COLOURS["event"])
+            corners = [(rect.x + int(x * rect.w), rect.y + int(y * rect.h)) for x, y in zone.points]
+            pygame.draw.polygon(target, colour, corners, 1)
+            target.blit(self.font.render(zone.name, True, colour), corners[0])
+
+    def _draw_people(self, target: pygame.Surface, rect: pygame.Rect, audience: object | None) -> None:
+        if audience is None:
+            return
+        for person in audience.people:
+            x0, y0, x1, y1 = (float(v) for v in person.box)
+            colour = PRIMARY_COLOUR if person.id == audience.primary_id else PERSON_COLOUR
+            box = pygame.Rect(rect.x + int(x0 * rect.w), rect.y + int(y0 * rect.h),
+                              max(1, int((x1 - x0) * rect.w)), max(1, int((y1 - y0) * rect.h)))
+            pygame.draw.rect(target, colour, box, 2 if person.id == audience.primary_id else 1)
+            target.blit(self.font.render(str(person.id), True, colour), (box.x + 2, box.y + 2))
+
+    def _draw_skeleton(self, target: pygame.Surface, rect: pygame.Rect, body: TrackedBody,
+                       to_camera: Callable[[np.ndarray], np.ndarray] | None) -> None:
         def to_px(point: np.ndarray) -> tuple[int, int]:
             return (rect.x + int(point[0] * rect.w), rect.y + int(point[1] * rect.h))
+
+        if to_camera is not None:  # the body is in screen coordinates: draw it where the camera saw it
+            body = dataclasses.replace(body, pose=_mapped(body.pose, to_camera),
+                                       left_hand=_mapped(body.left_hand, to_camera),
+                                       right_hand=_mapped(body.right_hand, to_camera))
 
         if body.pose.shape[0]:
             for a, b in POSE_BONES:
@@ -100,3 +134,7 @@ class OverlayPainter:
             text = self.font.render(line, True, (255, 255, 255), (0, 0, 0))
             target.blit(text, (8, y))
             y += text.get_height() + 2
+
+
+def _mapped(points: np.ndarray, to_camera: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    return to_camera(points) if points.shape[0] else points

@@ -46,6 +46,8 @@ class FrameReport:
     gestures: tuple = ()  # gesture events that started, held or ended this frame
     frame: Frame | None = None  # the camera frame taken this tick, if a new one came
     commands: tuple = ()  # the control commands applied at this frame's boundary
+    zone_events: tuple = ()  # ZoneEvents of this frame (a venue's zones)
+    audience: object | None = None  # with several visitors: the newest Audience (ids, anchors, primary)
 
     @property
     def frame_index(self) -> int | None:

@@ -36,6 +36,7 @@ from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
 from installation.telemetry import STAGES, Telemetry
+from installation.venue_stage import VenueStage
 from installation.scene_slot import SceneSlot
 from installation.schedule import OpeningHours, Playlist
 from installation.show import NobodyWatch, ShowControl, ShowState
@@ -69,6 +70,7 @@ class Stages:
     playlist: Playlist = field(default_factory=lambda: Playlist(()))
     hours: OpeningHours = field(default_factory=lambda: OpeningHours(()))
     quality: AdaptiveQuality | None = None  # live runs: holds the frame rate by the configured model's size
+    venue: VenueStage | None = None  # a venue's zones and camera -> screen mapping
 
 
 class Runtime:
@@ -97,6 +99,7 @@ class Runtime:
         self._attract_reasons: set[str] = set()  # "camera silent", "nobody there"
         self._scene_before_attract: str | None = None
         self.asleep = False  # outside the opening hours
+        self._audience = None  # the newest Audience, with several visitors
 
     def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
         """Render until the media ends, the user quits, ``max_frames`` frames are shown or
@@ -143,6 +146,11 @@ class Runtime:
 
         # track + features
         mark = wall_s()
+        zone_events: tuple = ()
+        if observation is not None and self.stages.venue is not None:
+            observation, zone_events = self.stages.venue.process(observation)
+        if observation is not None and observation.audience is not None:
+            self._audience = observation.audience
         if observation is not None:
             self.telemetry.observed(observation)
             self.telemetry.stage("perception", observation.perception_ms)
@@ -162,7 +170,7 @@ class Runtime:
         self.stages.scenes.reload_if_changed(wall_s())  # development mode only
         inputs = SceneInputs(features, now, step_s, self.show.beat_phase(now), self.show.tempo_bpm,
                              self.show.external, gestures, self._taught_mappings(features), frame=self._last_frame,
-                             body=self._body)
+                             body=self._body, zone_events=zone_events, audience=self._audience)
         frozen = self.show.freeze and self._last_state is not None
         state = self._last_state if frozen else self._scene_update(inputs)
         followed = self.show.followed_latent(now)
@@ -183,7 +191,8 @@ class Runtime:
         self.telemetry.rendered(done, state.z, image, latency)
         report = FrameReport(now, observation, self._body, features, state, self.stages.scenes.scene.name,
                              self.show.beat_phase(now), self.show.tempo_bpm, self.status(),
-                             gestures=gestures, frame=frame, commands=tuple(commands))
+                             gestures=gestures, frame=frame, commands=tuple(commands), zone_events=zone_events,
+                             audience=self._audience)
         for listener in self.stages.listeners:
             listener.on_frame(report)
         for key in keys:
@@ -347,6 +356,7 @@ class Runtime:
 
     def _hud(self) -> Hud:
         stage_ms = {name: self.telemetry.recent_ms(name) for name in STAGES}
+        venue = self.stages.venue
         return Hud(
             camera_bgr=self._last_frame.image_bgr if self._last_frame is not None else None,
             body=self._body,
@@ -354,6 +364,9 @@ class Runtime:
             latency_ms=self.telemetry.recent_ms("latency"),
             stage_ms=stage_ms,
             source=self.stages.source.description,
+            zones=venue.zones if venue is not None else (),
+            audience=self._audience,
+            to_camera=venue.venue.screen.to_camera if venue is not None and venue.venue.screen is not None else None,
         )
 
     def apply(self, command: ControlCommand) -> None:
@@ -414,6 +427,7 @@ class Runtime:
             listener.close()
         self.stages.listeners.clear()
         self.stages.perception.close()
+        self.stages.scenes.close()
         self.stages.source.close()
         self.stages.display.close()
 

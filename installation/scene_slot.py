@@ -84,11 +84,13 @@ class SceneSlot:
         scene = self.library.load(name)
         generator = self.generators.host_for(scene.MODEL)
         self._setup(scene, generator)
+        self._end_fade()
+        self._end_probation()
         if fade and self.crossfade_s > 0:
             self._outgoing = _Outgoing(self.scene, self.generator)
         else:
-            self._outgoing = None
-        self.scene, self.generator, self._reloaded = scene, generator, None
+            _close(self.scene)
+        self.scene, self.generator = scene, generator
         self._file_stamp = self._stamp()
 
     def step(self, offset: int, names: list[str] | None = None) -> None:
@@ -111,14 +113,14 @@ class SceneSlot:
         if self._reloaded is not None:
             self._reloaded.frames_left -= 1
             if self._reloaded.frames_left <= 0:
-                self._reloaded = None  # the new version has proved itself
+                self._end_probation()  # the new version has proved itself
         outgoing = self._outgoing
         if outgoing is not None:
             try:
                 outgoing.state = outgoing.scene.update(inputs)
             except Exception:  # the outgoing scene is on its way out: cut to the new one
                 log.exception("outgoing scene %s raised during the crossfade; cutting", outgoing.scene.name)
-                self._outgoing = None
+                self._end_fade()
         return state
 
     def draw(self, state: LatentState, inputs: SceneInputs) -> np.ndarray:
@@ -131,7 +133,7 @@ class SceneSlot:
             outgoing.started_t = inputs.t
         amount = _smoothstep((inputs.t - outgoing.started_t) / self.crossfade_s)
         if amount >= 1.0:
-            self._outgoing = None
+            self._end_fade()
             return self.scene.compose(self.generator.render(state), inputs)
         if outgoing.generator is self.generator:  # same model: morph through latent space
             z = slerp(np.asarray(outgoing.state.z, np.float32), np.asarray(state.z, np.float32), amount)
@@ -162,6 +164,7 @@ class SceneSlot:
         except Exception as error:  # noqa: BLE001 - any error in artist code keeps the old version
             log.error("reloading scene %s failed, keeping the running version: %s", name, error)
             return False
+        self._end_probation()
         self.scene, self._reloaded = scene, _Reloaded(previous, self.PROBATION_FRAMES)
         log.info("scene %s reloaded from %s", name, self.library.path_of(name))
         return True
@@ -172,8 +175,25 @@ class SceneSlot:
         if self._reloaded is None:
             return False
         log.error("reloaded scene %s raised; back to the version before the edit", self.scene.name)
+        _close(self.scene)
         self.scene, self._reloaded = self._reloaded.scene, None
         return True
+
+    def close(self) -> None:
+        """Close every scene the slot holds (the runtime's end)."""
+        self._end_fade()
+        self._end_probation()
+        _close(self.scene)
+
+    def _end_fade(self) -> None:
+        if self._outgoing is not None:
+            _close(self._outgoing.scene)
+            self._outgoing = None
+
+    def _end_probation(self) -> None:
+        if self._reloaded is not None:
+            _close(self._reloaded.scene)
+            self._reloaded = None
 
     def _setup(self, scene: Scene, generator: GeneratorHost) -> None:
         try:
@@ -199,6 +219,13 @@ def blend_pixels(leaving: np.ndarray, incoming: np.ndarray, amount: float) -> np
         leaving = cv2.resize(leaving, (width, height), interpolation=cv2.INTER_LINEAR)
         incoming = cv2.resize(incoming, (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.addWeighted(incoming, amount, leaving, 1.0 - amount, 0.0)
+
+
+def _close(scene: Scene) -> None:
+    try:
+        scene.close()
+    except Exception:  # artist code: a scene that cannot close must not stop the show
+        log.exception("scene %s raised while closing", scene.name)
 
 
 def _carry_params(previous: Scene, scene: Scene) -> None:

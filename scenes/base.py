@@ -41,6 +41,8 @@ class SceneInputs:
     mapped: dict = field(default_factory=dict)  # taught continuous mappings: {mapping: {output: value}}
     frame: Frame | None = None  # the newest camera frame (BGR, already mirrored if configured); None before the first
     body: TrackedBody | None = None  # the smoothed visitor (landmarks in normalised image units)
+    zone_events: tuple = ()  # ZoneEvents (zone, person_id, "enter" | "leave") of this frame, with a venue's zones
+    audience: object | None = None  # with several visitors: the newest installation.audience.Audience
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class Scene(abc.ABC):
     @abc.abstractmethod
     def update(self, inputs: SceneInputs) -> LatentState:
         """The latent for this frame."""
+
+    def close(self) -> None:
+        """Release what ``setup`` opened (a MediaPipe graph, say); called when the scene is replaced."""
 
     def compose(self, image: np.ndarray, inputs: SceneInputs) -> np.ndarray:
         """The picture to show, given the generated RGB uint8 ``image`` (H, W, 3) for this frame's

@@ -36,7 +36,7 @@ def test_a_person_on_the_border_does_not_chatter():
 
 
 def test_a_person_who_goes_leaves_every_zone():
-    watch = ZoneWatch([SQUARE, Zone("floor", ((0, 0), (1, 0), (1, 1), (0, 1)), role="report")])
+    watch = ZoneWatch([SQUARE, Zone("floor", ((0, 0), (1, 0), (1, 1), (0, 1)), role="event")])
     assert [e.kind for e in watch.update([(3, (0.4, 0.4))], 0.0)] == ["enter", "enter"]
     assert watch.zones_of(3) == {"square", "floor"} and watch.interacting(3)
     assert watch.update([], 1.0) == (ZoneEvent("square", 3, "leave", 1.0), ZoneEvent("floor", 3, "leave", 1.0))
@@ -44,7 +44,7 @@ def test_a_person_who_goes_leaves_every_zone():
 
 
 def test_without_interaction_zones_everyone_interacts():
-    watch = ZoneWatch([Zone("door", SQUARE.points, role="report")])
+    watch = ZoneWatch([Zone("door", SQUARE.points, role="event")])
     watch.update([(1, (0.9, 0.9))], 0.0)
     assert watch.interacting(1)
 

@@ -15,27 +15,15 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from calibration.zones import Zone
 from installation.contracts import POSE_LANDMARK_COUNT, PoseLandmark
+
+__all__ = ["Zone", "ZoneEvent", "ZoneWatch", "anchor_point", "signed_distance"]
 
 log = logging.getLogger(__name__)
 
 INTERACTION = "interaction"
 _ANKLES = (PoseLandmark.LEFT_ANKLE, PoseLandmark.RIGHT_ANKLE)
-
-
-@dataclass(frozen=True)
-class Zone:
-    """A named polygon, ``points`` (x, y) in normalised image units, in order around it (either
-    way round); ``role`` "interaction" (people outside every such zone are ignored) or any other
-    word for a zone that only reports events."""
-
-    name: str
-    points: tuple[tuple[float, float], ...]
-    role: str = INTERACTION
-
-    def __post_init__(self) -> None:
-        if len(self.points) < 3:
-            raise ValueError(f"zone {self.name!r} needs at least 3 points, got {len(self.points)}")
 
 
 @dataclass(frozen=True)

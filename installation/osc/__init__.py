@@ -25,7 +25,8 @@ class OscBridge:
     """
 
     def __init__(self, config: OscConfig, inbox: CommandInbox, listen: str | None = None,
-                 targets: tuple[str, ...] | None = None) -> None:
+                 targets: tuple[str, ...] | None = None, person_slots: int = 0) -> None:
+        """``person_slots``: with several visitors, how many ``/person/<slot>`` slots each bundle has."""
         self._status: RuntimeStatus | None = None
         self.receiver: OscReceiver | None = None
         endpoint = listen if listen is not None else config.listen
@@ -41,7 +42,7 @@ class OscBridge:
                 log.warning("%s; running without OSC control", error)
         targets = targets if targets else config.targets
         wanted = targets or config.wekinator or config.mediapipe_osc
-        self.sender = OscSender(config, targets) if wanted else None
+        self.sender = OscSender(config, targets, person_slots) if wanted else None
 
     def on_frame(self, report: FrameReport) -> None:
         self._status = report.status  # immutable snapshot, read by the receiver's thread

@@ -119,6 +119,17 @@ OUT_ADDRESSES = (
             "All features in one message, in docs/features.md order."),
     Address("/gesture", "out", (Arg("name", "s"), Arg("phase", "s"), Arg("side", "s"), Arg("confidence", "f", 0, 1)),
             "A gesture event as it happens (phase start | hold | end)."),
+    Address("/zone", "out", (Arg("zone", "s"), Arg("person", "i"), Arg("event", "s")),
+            "A visitor entered or left a zone of the venue (event enter | leave); person is the visitor's id "
+            "(0 when one visitor is followed). See docs/calibration.md."),
+    Address("/person/<slot>/id", "out", (Arg("id", "i"),),
+            "With several visitors (the venue's [people]): slots 0..max_people-1, each held by one visitor "
+            "for as long as they are tracked (a newcomer takes the lowest free slot); -1 = empty."),
+    Address("/person/<slot>/x", "out", (Arg("x", "f", 0, 1),), "Where the slot's visitor stands, 0..1 of the image."),
+    Address("/person/<slot>/y", "out", (Arg("y", "f", 0, 1),), "... and how far down the image."),
+    Address("/person/<slot>/present", "out", (Arg("present", "i", 0, 1),), "1 while the slot holds a visitor."),
+    Address("/audience/primary", "out", (Arg("slot", "i"),),
+            "The slot of the primary participant (the one the piece answers to), -1 = none."),
     Address("/scene", "out", (Arg("name", "s"),), "The scene showing."),
     Address("/latent", "out", (Arg("norm", "f"), Arg("head", "f", repeat=(4, 4))),
             "A short summary of the latent: its length and its first four values."),

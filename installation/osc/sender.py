@@ -14,6 +14,7 @@ import numpy as np
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from installation.audience.crowd import OscSlots
 from installation.clock import wall_s
 from installation.config import OscConfig
 from installation.contracts import Side
@@ -46,7 +47,8 @@ def message(path: str, values: Any = ()) -> OscMessageBuilder:
 class OscSender:
     """Sends what happened in each frame. Built from ``[osc]``; ``targets`` override the config."""
 
-    def __init__(self, config: OscConfig, targets: tuple[str, ...] | None = None) -> None:
+    def __init__(self, config: OscConfig, targets: tuple[str, ...] | None = None, person_slots: int = 0) -> None:
+        """``person_slots``: with several visitors, the fixed ``/person/<slot>`` slots of each bundle."""
         self.config = config
         self.targets = [parse_endpoint(t) for t in (config.targets if targets is None else targets)]
         self.wekinator = parse_endpoint(config.wekinator) if config.wekinator else None
@@ -59,10 +61,13 @@ class OscSender:
         self._min_interval = 1.0 / config.max_rate_hz
         self._last_sent_t = -float("inf")
         self._pending_gestures: list = []
+        self._pending_zone_events: list = []
+        self._slots = OscSlots(person_slots) if person_slots else None  # a visitor keeps a slot while tracked
         self.last_messages: list[list] = []  # [address, *values] of the last frame's bundle (recorder)
 
     def on_frame(self, report: FrameReport) -> None:
         self._pending_gestures.extend(getattr(report, "gestures", ()))
+        self._pending_zone_events.extend(report.zone_events)
         self.last_messages = []
         if report.t - self._last_sent_t < self._min_interval - 1e-9:
             self.counters["frames_skipped"] += 1  # over the rate limit; gestures wait for the next bundle
@@ -78,6 +83,7 @@ class OscSender:
             for datagram in self._mediapipe_osc(report):
                 self._send(datagram, self.mediapipe_osc)
         self._pending_gestures.clear()
+        self._pending_zone_events.clear()
 
     def bundle(self, report: FrameReport) -> bytes:
         """The frame's bundle, time-tagged with the capture time of the frame behind it."""
@@ -112,6 +118,9 @@ class OscSender:
             for event in self._pending_gestures:
                 side = event.side.value if event.side is not None else ""
                 parts.append(message("/gesture", (event.name, event.phase.value, side, event.confidence)))
+        if config.send_presence:
+            parts += [message("/zone", (e.zone, e.person_id, e.kind)) for e in self._pending_zone_events]
+            parts += self._person_slots(report.audience)
         if config.send_scene:
             parts.append(message("/scene", (report.scene,)))
         if config.send_latent:
@@ -124,6 +133,11 @@ class OscSender:
             parts.append(message("/follow/latent", report.state.z))
             parts.append(message("/follow/beat", (report.beat_phase if report.beat_phase is not None else -1.0,)))
         return parts
+
+    def _person_slots(self, audience: object | None) -> list[OscMessageBuilder]:
+        if audience is None or self._slots is None:
+            return []
+        return [message(address, values) for address, values in self._slots.messages(audience)]
 
     def _mediapipe_osc(self, report: FrameReport) -> list[bytes]:
         body = report.body
