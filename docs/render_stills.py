@@ -1,9 +1,12 @@
 """Renders a still of every scene from a real clip, headless, for the README.
 
-    .venv/bin/python docs/render_stills.py [--clip PATH] [--frames 90]
+    .venv/bin/python docs/render_stills.py [SCENE ...] [--keep FOLDER]
 
-Writes docs/scenes/<scene>.png: the last of ``--frames`` frames of a replay of the clip with that
-scene (overlay on, so the visitor is visible in the inset).
+Writes docs/scenes/<scene>.png: the last frame of a deterministic replay (``RunOptions`` with
+``headless``) of the clip in ``STILLS`` for that scene, chosen so the still shows what the scene
+does, with the overlay on so the visitor shows in the inset. A scene without an entry (one of
+an artist's own, from ``scene.folders``) is rendered on ``DEFAULT_STILL``. ``--keep`` keeps
+every frame of each replay (in FOLDER/<scene>/) to choose a better frame count from.
 """
 
 from __future__ import annotations
@@ -14,36 +17,75 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from installation.app import RunOptions, run  # noqa: E402
+from installation.app import RunOptions, run, scene_library  # noqa: E402
+from installation.config import load_config  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
-from scenes import available_scenes  # noqa: E402
 
 log = logging.getLogger("render_stills")
-DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "walk.mkv"
+VIDEO = ROOT.parent / "shared" / "media" / "video"
+SIZE = (640, 360)  # pixels of each still
+
+
+@dataclass(frozen=True)
+class Still:
+    """Which clip a scene's still is rendered from, and after how many frames."""
+
+    clip: str  # relative to ../shared/media/video
+    frames: int  # the still is the last of this many rendered frames
+    why: str  # what the still shows, at that frame
+
+
+STILLS = {
+    "air_sketch": Still("tfjs_asl_hand.25fps.mp4", 271,
+                        "a hand spelling letters pinches again and again; by frame 270 its strokes have been "
+                        "encoded and the VAE's completion shows, the pen (filled dot) down at the fingertip"),
+    "body_latent": Still("tfjs_pose_1_dance.mp4", 51,
+                         "a full body dancing, arms up: the pose has pushed the CPPN's picture off its drift"),
+    "dream_drift": Still("opencv_tree_nobody.avi", 51,
+                         "nobody there (a garden): the picture wanders through its anchors on its own"),
+    "style_mirror": Still("tfjs_pose_1_dance.mp4", 91,
+                          "the dancer cut out and redrawn by the VAE, a dark figure over the drifting picture"),
+    "themes": Still("mpsamples_gesture_thumbsup_test_video.mp4", 101,
+                    "a thumbs-up has just switched the GAN from theme emoji (blue discs) to openclipart "
+                    "(dark shapes on white); the body steers within it"),
+}
+DEFAULT_STILL = Still("tfjs_pose_1_dance.mp4", 51, "a full body dancing, arms up")
+
+
+def render(name: str, still: Still, out: Path, keep: Path | None) -> Path:
+    """Replay ``still.clip`` with scene ``name`` and copy its last frame to ``out``/<name>.png;
+    returns that path. Raises InstallationError (a bad clip, a scene that can't be built)."""
+    with tempfile.TemporaryDirectory() as folder:
+        run(RunOptions(source=str(VIDEO / still.clip), headless=True, frames=still.frames, out=folder,
+                       scene=name, overlay=True, size=SIZE, osc_in="127.0.0.1:0"))
+        frames = sorted(Path(folder).glob("frame_*.png"))
+        target = out / f"{name}.png"
+        shutil.copy(frames[-1], target)
+        if keep is not None:
+            shutil.copytree(folder, keep / name, dirs_exist_ok=True)
+    return target
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
-    parser.add_argument("--frames", type=int, default=80)
+    parser.add_argument("scenes", nargs="*", help="only these scenes (default: every scene in the library)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "scenes")
+    parser.add_argument("--keep", type=Path, help="keep every frame of each replay here, in a folder per scene")
     args = parser.parse_args()
     silence_native_stderr()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in available_scenes():
-        with tempfile.TemporaryDirectory() as folder:
-            run(RunOptions(source=str(args.clip), headless=True, frames=args.frames, out=folder, scene=name,
-                           overlay=True, size=(640, 360), osc_in="127.0.0.1:0"))
-            last = sorted(Path(folder).glob("frame_*.png"))[-1]
-            shutil.copy(last, args.out / f"{name}.png")
-        log.info("wrote %s", args.out / f"{name}.png")
+    for name in args.scenes or scene_library(load_config()).names():
+        still = STILLS.get(name, DEFAULT_STILL)
+        target = render(name, still, args.out, args.keep)
+        log.info("wrote %s: %s, %d frames (%s)", target, still.clip, still.frames, still.why)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from installation.quality import AdaptiveQuality
 from installation.recovery import RecoveryPolicy
 from installation.report import TraceWriter
 from installation.runtime import Runtime, Stages
-from installation.scene_slot import SceneSlot
+from installation.scene_slot import SceneSlot, parse_scene_params
 from installation.schedule import OpeningHours, Playlist, parse_playlist
 from installation.smoothing import BodySmoother
 from installation.venue_stage import UndistortedSource, VenueStage, camera_zones, load_configured_venue
@@ -107,6 +107,7 @@ def run(options: RunOptions) -> dict:
     parse_playlist(config.show.playlist, library.names())  # ... or a bad playlist
     OpeningHours(config.show.hours)  # ... or bad opening hours
     load_configured_venue(config.calibration.venue)  # ... or a bad calibration file
+    parse_scene_params(config.scene.params, library)  # ... or a bad scene parameter
     generator = GeneratorHost(config.generator)
     live_clock = MonotonicClock()  # one origin for camera timestamps and the loop's time
     source, replayable = _open_source(config, options, live_clock)
@@ -168,7 +169,8 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         playlist.index = playlist.names().index(scene.name)  # ... or at the chosen scene
     for name in dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback]):
         generators.host_for(library.load(name).MODEL)  # load every model the show needs now, not mid-show
-    slot = SceneSlot(scene, generators, config.generator.seed, library, config.scene.crossfade_s, config.scene.reload)
+    slot = SceneSlot(scene, generators, config.generator.seed, library, config.scene.crossfade_s, config.scene.reload,
+                     parse_scene_params(config.scene.params, library))
     venue = load_configured_venue(config.calibration.venue)
     if venue is not None and venue.lens is not None:
         source = UndistortedSource(source, venue)

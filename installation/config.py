@@ -53,7 +53,7 @@ class PerceptionConfig:
     hand_regions: str = field(default="pose", metadata=_choices("pose", "palm_detector"))  # where hands are looked for
     hand_visibility: float = field(default=0.5, metadata=_range(0.0, 1.0))  # pose regions: least visibility of a hand
     hand_refresh_frames: int = field(default=1, metadata=_range(1, 30))  # pose regions: hand model every N frames a hand
-    hand_fast_motion: float = field(default=0.0, metadata=_range(0.0, 100.0))  # ... sooner if its wrist moved this much; 0 = off
+    hand_fast_motion: float = field(default=1.0, metadata=_range(0.0, 100.0))  # ... sooner if its wrist moved this much; 0 = off
     min_detection_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     min_tracking_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     input_width: int = field(default=640, metadata=_range(0, 4096))  # 0 = the camera's own size
@@ -81,6 +81,7 @@ class SceneConfig:
     crossfade_s: float = field(default=2.0, metadata=_range(0.0, 600.0))  # scene changes blend this long; 0 = cut
     folders: tuple[str, ...] = ()  # more folders of scene files (an artist's own), after scenes/
     reload: bool = False  # development mode: a saved scene file is loaded again without a restart
+    params: tuple[str, ...] = ()  # scene parameter values, "scene.parameter=value" (python main.py scenes lists them)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,13 @@ into its themes (wrapped around their count); without it the model gets no condi
 own default. An unconditional model ignores the parameter.
 
 On CUDA only: channels-last memory for convolutional models, half precision where it draws the
-same picture as float32 (checked on probe latents at set-up), and a captured CUDA graph per
-condition where replaying it is faster than launching the kernels one by one.
+same picture as float32 (checked on probe latents at set-up), a captured CUDA graph per
+condition where replaying it is faster than launching the kernels one by one, and the frame
+converted to uint8 on the GPU and copied out through page-locked (pinned) host memory.
+
+Everywhere: a latent that moved less than ``generator.reuse_below`` since the last render gets
+that render's frame again (no model call), and a model that can change its output size (the
+CPPN) can be told a new resolution at run time (adaptive quality, ``installation.quality``).
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class GeneratorHost:
         self._graphs: dict[tuple[bool, int], _CudaGraph | None] = {}  # (conditioned, resolution) -> graph
         self._work: torch.Tensor | None = None  # (3, H, W) float32, allocated on the first frame
         self._pixels: torch.Tensor | None = None  # (H, W, 3) uint8 on the device, GPU only
+        self._pinned: torch.Tensor | None = None  # (H, W, 3) uint8 page-locked host copy, GPU only
         self.nan_frames = 0  # frames whose model output held NaN or inf
         self.reused_frames = 0  # renders answered with the previous frame: the latent had barely moved
         self._last_frame: np.ndarray | None = None  # the previous render, read-only (reuse hands it out again)
@@ -232,8 +238,10 @@ class GeneratorHost:
             torch.from_numpy(frame).copy_(hwc)
         else:
             self._pixels.copy_(hwc)  # convert on the GPU so a quarter of the bytes cross the bus
-            # The one GPU -> CPU sync point: waits for the frame to finish, then copies it out.
-            torch.from_numpy(frame).copy_(self._pixels)
+            self._pinned.copy_(self._pixels, non_blocking=True)  # DMA into page-locked host memory
+            # The one GPU -> CPU sync point: waits for the frame and its copy to finish.
+            torch.cuda.current_stream(self._device).synchronize()
+            np.copyto(frame, self._pinned.numpy())
         if not bool(finite):  # already synchronised above, so reading the flag costs no wait
             self._count_nan_frame()
         return frame
@@ -245,6 +253,7 @@ class GeneratorHost:
         if self._device.type != "cpu":
             C, H, W = shape
             self._pixels = torch.empty(H, W, C, dtype=torch.uint8, device=self._device)  # (H, W, 3)
+            self._pinned = torch.empty(H, W, C, dtype=torch.uint8, pin_memory=True)  # (H, W, 3) host side
 
     def _count_nan_frame(self) -> None:
         self.nan_frames += 1

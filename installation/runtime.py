@@ -24,6 +24,7 @@ from installation.clock import wall_s
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.control import CommandInbox, ControlCommand
 from installation.display import Display
+from installation.errors import ModelError
 from installation.features import FeatureExtractor, Features
 from installation.generator import GeneratorHost
 from installation.gestures import GestureRecognizer
@@ -209,7 +210,13 @@ class Runtime:
             return self._black()
         generator = self.stages.scenes.generator
         nan_before = generator.nan_frames
-        self._last_image = self.stages.scenes.draw(state, inputs)
+        try:
+            self._last_image = self.stages.scenes.draw(state, inputs)
+        except ModelError:
+            raise
+        except Exception:  # the scene's compose is artist code: this frame unpainted, then another scene
+            self._scene_failed(self.stages.scenes.scene.name)
+            self._last_image = generator.render(state)
         self._nan_streak = self._nan_streak + 1 if generator.nan_frames > nan_before else 0
         if self._nan_streak >= NAN_FRAMES_BEFORE_FALLBACK and generator.fallback_reason is None:
             generator.fall_back_to_cppn(f"produced NaN in {self._nan_streak} frames in a row")
@@ -272,17 +279,21 @@ class Runtime:
                 self._last_state = self.stages.scenes.update(inputs)
                 return self._last_state
             except Exception:  # a scene is artist code: the show goes on
-                self.telemetry.errors["scene"] += 1
-                if self.telemetry.errors["scene"] <= 3:
-                    log.exception("scene %s raised", scene.name)
-                if self.stages.scenes.revert_reload():
-                    continue
-                if not self._switch_scene(self.stages.recovery.fallback_scene, f"scene {scene.name} raised",
-                                          fade=False):
+                if not self._scene_failed(scene.name):
                     break
         if self._last_state is None:
             raise RuntimeError("no scene could produce a first latent")
         return self._last_state  # even the fallback failed: hold the last latent
+
+    def _scene_failed(self, name: str) -> bool:
+        """Scene ``name`` raised (logged from the active exception): back to its version before a
+        hot reload, else the fallback scene. Returns False when nothing else could be switched to."""
+        self.telemetry.errors["scene"] += 1
+        if self.telemetry.errors["scene"] <= 3:
+            log.exception("scene %s raised", name)
+        if self.stages.scenes.revert_reload():
+            return True
+        return self._switch_scene(self.stages.recovery.fallback_scene, f"scene {name} raised", fade=False)
 
     def _taught_mappings(self, features: Features) -> dict:
         if self.stages.gestures is None:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from installation.contracts import LatentState
-from installation.errors import SceneError
+from installation.errors import ConfigError, SceneError
 from installation.generator import GeneratorHost
 from installation.generator_pool import GeneratorPool
 from installation.scene_kit.tools import scene_tools_for
@@ -56,11 +56,16 @@ class SceneSlot:
     PROBATION_FRAMES = 30  # a reloaded scene that raises this soon goes back to its old version
 
     def __init__(self, scene: Scene, generators: GeneratorPool, seed: int, library: SceneLibrary | None = None,
-                 crossfade_s: float = 0.0, reload: bool = False) -> None:
-        """Set up ``scene`` on its generator. Raises SceneError if its setup raises."""
+                 crossfade_s: float = 0.0, reload: bool = False,
+                 params: dict[str, dict[str, float]] | None = None) -> None:
+        """Set up ``scene`` on its generator. ``params`` are parameter values per scene name (from
+        the configuration); values set later over OSC join them, so a scene that is switched away
+        from and back to (the attract mode, a playlist) keeps them. Raises SceneError if the
+        scene's setup raises or a parameter value is out of its range."""
         self.generators, self.seed = generators, seed
         self.library = library if library is not None else SceneLibrary()
         self.crossfade_s, self.reload = crossfade_s, reload
+        self.params = {name: dict(values) for name, values in (params or {}).items()}
         self.generator = generators.host_for(scene.MODEL)
         self.scene = scene
         self._setup(scene, self.generator)
@@ -100,10 +105,13 @@ class SceneSlot:
         self.switch(names[(current + offset) % len(names)])
 
     def reseed(self, seed: int) -> None:
-        params = dict(self.scene.params)
         self.seed = seed
         self._setup(self.scene, self.generator)
-        self.scene.params.update(params)
+
+    def set_param(self, name: str, value: float) -> None:
+        """Set a parameter of the showing scene and remember it for that scene. Raises SceneError."""
+        self.scene.set_param(name, value)
+        self.params.setdefault(self.scene.name, {})[name] = float(value)
 
     # each frame
     def update(self, inputs: SceneInputs) -> LatentState:
@@ -157,10 +165,9 @@ class SceneSlot:
         name, previous = self.scene.name, self.scene
         try:
             scene = self.library.load(name)
-            self._setup(scene, self.generator)
             if scene.MODEL != previous.MODEL:
                 raise SceneError(f"scene {name} now names model {scene.MODEL!r}; restart to change models")
-            _carry_params(previous, scene)
+            self._setup(scene, self.generator)
         except Exception as error:  # noqa: BLE001 - any error in artist code keeps the old version
             log.error("reloading scene %s failed, keeping the running version: %s", name, error)
             return False
@@ -196,6 +203,12 @@ class SceneSlot:
             self._reloaded = None
 
     def _setup(self, scene: Scene, generator: GeneratorHost) -> None:
+        """The remembered parameter values, then ``setup`` (so it sees them)."""
+        for name, value in self.params.get(scene.name, {}).items():
+            try:
+                scene.set_param(name, value)
+            except SceneError as error:  # e.g. an edited scene narrowed a range: its default stands
+                log.warning("scene %s: %s", scene.name, error)
         try:
             scene.setup(generator.latent_dim, self.seed, scene_tools_for(generator))
         except Exception as error:
@@ -209,6 +222,27 @@ class SceneSlot:
         except (OSError, SceneError):
             return None
         return stat.st_mtime_ns, stat.st_size
+
+
+def parse_scene_params(entries: tuple[str, ...], library: SceneLibrary) -> dict[str, dict[str, float]]:
+    """``("body_latent.gain=1.5", ...)`` (``scene.params``) -> {scene: {parameter: value}}, each
+    checked against the scene's declared range. Raises ConfigError naming the entry."""
+    params: dict[str, dict[str, float]] = {}
+    for entry in entries:
+        target, equals, text = entry.partition("=")
+        scene_name, dot, name = target.strip().partition(".")
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (equals and dot and math.isfinite(value)):
+            raise ConfigError(f"scene.params entry {entry!r}: expected 'scene.parameter=number', e.g. 'body_latent.gain=1.5'")
+        try:
+            library.load(scene_name).set_param(name.strip(), value)
+        except SceneError as error:
+            raise ConfigError(f"scene.params entry {entry!r}: {error}") from None
+        params.setdefault(scene_name, {})[name.strip()] = value
+    return params
 
 
 def blend_pixels(leaving: np.ndarray, incoming: np.ndarray, amount: float) -> np.ndarray:
@@ -226,16 +260,6 @@ def _close(scene: Scene) -> None:
         scene.close()
     except Exception:  # artist code: a scene that cannot close must not stop the show
         log.exception("scene %s raised while closing", scene.name)
-
-
-def _carry_params(previous: Scene, scene: Scene) -> None:
-    """Keep the operator's parameter values across a reload, where the new version still has them."""
-    for name, value in previous.params.items():
-        if name in scene.params:
-            try:
-                scene.set_param(name, value)
-            except SceneError:
-                pass  # the edit narrowed the range: the new default stands
 
 
 def _smoothstep(x: float) -> float:

@@ -128,7 +128,7 @@ class ShowControl:
         log.info("scene %s", self.scenes.scene.name)
 
     def _do_scene_param(self, now: float, name: str, value: float) -> None:
-        self.scenes.scene.set_param(str(name), float(value))
+        self.scenes.set_param(str(name), float(value))
 
     def _do_seed(self, now: float, seed: int) -> None:
         if not 0 <= int(seed) < 2**31:

@@ -121,14 +121,14 @@ def test_hot_reload_picks_up_a_saved_scene_and_a_broken_edit_keeps_the_old_one(m
         for _ in range(3):
             runtime.step()
         assert level_shown(runtime) == 0.5
-        runtime.stages.scenes.scene.set_param("level", 0.5)
+        runtime.stages.scenes.set_param("level", 0.5)  # as /scene/param does
 
         write_scene(tmp_path, "pulse", level=-0.25)  # an artist saves an edit: a new default
         time.sleep(0.6)  # development mode looks at the file twice a second
         runtime.step()
         assert runtime.stages.scenes.scene.PARAMETERS[0].default == -0.25
         assert level_shown(runtime) == 0.5, "the operator's value survives the reload"
-        runtime.stages.scenes.scene.set_param("level", -0.25)
+        runtime.stages.scenes.set_param("level", -0.25)
         runtime.step()
         assert level_shown(runtime) == -0.25
 
@@ -201,3 +201,54 @@ def test_outside_the_opening_hours_the_screen_sleeps_and_wakes_at_opening(media,
         assert not runtime.asleep and runtime.telemetry.rendered_frames > 0 and max(shown[5:]) > 0.0
     finally:
         runtime.close()
+
+
+def test_a_scene_whose_compose_raises_is_replaced_by_the_fallback(media, tmp_path, caplog):
+    path = write_scene(tmp_path, "painter", level=0.5)
+    path.write_text(path.read_text().replace("SCENE = Constant", (
+        "class Painter(Constant):\n"
+        "    def compose(self, image, inputs):\n"
+        "        raise ValueError('brush broke')\n\n"
+        "SCENE = Painter\n")))
+    runtime = replay_runtime(media, tmp_path, name="painter", crossfade_s=0.0)
+    try:
+        with caplog.at_level(logging.ERROR):
+            for _ in range(3):
+                runtime.step()
+        assert runtime.stages.scenes.scene.name == "dream_drift"
+        assert "scene painter raised" in caplog.text and "brush broke" in caplog.text
+        assert runtime.telemetry.rendered_frames == 3, "every frame was still shown"
+    finally:
+        runtime.close()
+
+
+def test_scene_parameters_come_from_the_config_and_osc_values_survive_a_switch(media, tmp_path):
+    write_scene(tmp_path, "pulse", level=0.5)
+    runtime = replay_runtime(media, tmp_path, name="pulse", crossfade_s=0.0,
+                             params=("pulse.level=1.25", "dream_drift.pulse=1.5"))
+    try:
+        runtime.step()
+        assert level_shown(runtime) == 1.25
+        runtime.stages.scenes.set_param("level", -1.0)  # as /scene/param does
+        runtime.stages.scenes.switch("dream_drift")
+        assert runtime.stages.scenes.scene.params["pulse"] == 1.5
+        runtime.stages.scenes.switch("pulse")
+        runtime.step()
+        assert level_shown(runtime) == -1.0
+    finally:
+        runtime.close()
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("pulse.level=9", r"pulse.level = 9.0: expected a number in -2.0..2.0"),
+    ("pulse.loudness=1", "has no parameter 'loudness'"),
+    ("nowhere.level=1", "unknown scene 'nowhere'"),
+    ("pulse.level", "expected 'scene.parameter=number'"),
+])
+def test_bad_scene_parameters_in_the_config_are_named(tmp_path, entry, message):
+    from installation.errors import ConfigError
+    from installation.scene_slot import parse_scene_params
+
+    write_scene(tmp_path, "pulse", level=0.5)
+    with pytest.raises(ConfigError, match=message):
+        parse_scene_params((entry,), SceneLibrary([tmp_path]))

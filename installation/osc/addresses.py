@@ -57,8 +57,8 @@ FEATURE_COUNT = len(FEATURE_SPECS)
 
 IN_ADDRESSES = (
     Address("/scene/set", "in", (Arg("name", "s"),), "Switch to the scene called name (see `python main.py scenes`).", "scene"),
-    Address("/scene/next", "in", (), "Switch to the next scene, in name order.", "scene"),
-    Address("/scene/previous", "in", (), "Switch to the previous scene.", "scene"),
+    Address("/scene/next", "in", (), "Switch to the next scene: along the playlist (`show.playlist`), else in name order.", "scene"),
+    Address("/scene/previous", "in", (), "Switch to the previous scene (playlist, else name order).", "scene"),
     Address("/scene/param", "in", (Arg("name", "s"), Arg("value", "f")),
             "Set a parameter of the current scene; its range is the scene's own (out of range: rejected, counted).",
             "scene_param"),
