@@ -1,6 +1,6 @@
 """Perception cost: pose + hands ÷ pose alone, for each way of finding the hands, side by side.
 
-Three Perceivers see the same frames of real clips, mirrored as the runtime sees them, in turn
+Four Perceivers see the same frames of real clips, mirrored as the runtime sees them, in turn
 frame by frame (A B C A B C ...), so machine noise hits them alike and each keeps its own
 tracking state:
 
@@ -8,14 +8,16 @@ tracking state:
 - ``pose_regions``:  Pose + the hand landmark model on regions taken from the pose
                      (``perception.hand_regions = "pose"``, the default);
 - ``palm_detector``: Pose + MediaPipe Hands on the whole frame, palm detector included
-                     (``perception.hand_regions = "palm_detector"``).
+                     (``perception.hand_regions = "palm_detector"``);
+- ``refresh_2``:     pose regions, each hand's landmark model every other frame, the two hands
+                     in turn, carried with its pose wrist between (``hand_refresh_frames = 2``).
 
 A frame's time is the Perceiver's own (``Observation.perception_ms``: resize, colour conversion,
 MediaPipe). Reported per variant: mean and median ms per frame, and the ratio of each to pose
 alone (the mean is the headline: the palm detector runs only on some frames, so the mean is
-what it costs). Also how well the pose regions agree with the palm detector: frames where each
-found a hand, and the median distance between the same side's landmarks, in pixels of the
-640-pixel-wide inference image.
+what it costs). Also how well the pose regions agree with the palm detector, and refresh_2 with
+the configured pose regions: hands each found, and the median distance between the same side's
+landmarks, in pixels of the 640-pixel-wide inference image.
 
     .venv/bin/python benchmarks/perception_ratio.py [--clips walk please ...] [--frames N]
 """
@@ -42,7 +44,7 @@ from installation.perception import Perceiver  # noqa: E402
 MEDIA = ROOT.parent / "shared" / "media" / "video"
 DEFAULT_CLIPS = ("intel_asl/walk.mkv", "intel_asl/please.mkv", "intel_asl/sorry.mkv", "intel_asl/book.mkv",
                  "mpsamples_gesture_thumbsup_test_video.mp4")
-VARIANTS = ("pose", "pose_regions", "palm_detector")
+VARIANTS = ("pose", "pose_regions", "palm_detector", "refresh_2")
 TARGET = 1.3
 
 
@@ -65,6 +67,7 @@ def perceivers(base) -> dict[str, Perceiver]:
         "pose": Perceiver(replace(base, hands=False)),
         "pose_regions": Perceiver(replace(base, hands=True, hand_regions="pose")),
         "palm_detector": Perceiver(replace(base, hands=True, hand_regions="palm_detector")),
+        "refresh_2": Perceiver(replace(base, hands=True, hand_regions="pose", hand_refresh_frames=2)),
     }
 
 
@@ -72,10 +75,13 @@ def measure(clips: list[Path], frames_per_clip: int | None) -> dict:
     """Times and agreement over every clip; raw per-frame times are kept for the results file."""
     base = load_config().perception
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    found = {"pose_regions": 0, "palm_detector": 0, "both": 0}
+    found = {"pose_regions": 0, "palm_detector": 0, "both": 0, "refresh_2": 0, "refresh_2_both": 0}
     errors_px: list[float] = []
+    refresh_errors_px: list[float] = []
     frame_count = 0
+    per_clip: dict[str, dict[str, float]] = {}
     for clip in clips:
+        start = len(times["pose"])
         frames = read_frames(clip, frames_per_clip)
         runners = perceivers(base)
         for index, image in enumerate(frames):
@@ -87,17 +93,31 @@ def measure(clips: list[Path], frames_per_clip: int | None) -> dict:
                     times[name].append(observed[name].perception_ms)
             frame_count += 1
             scale = base.input_width or image.shape[1]
+            pixels = np.array([scale, scale * image.shape[0] / image.shape[1]])
             regions = {hand.side: hand.landmarks for hand in observed["pose_regions"].hands}
             palms = {hand.side: hand.landmarks for hand in observed["palm_detector"].hands}
+            refreshed = {hand.side: hand.landmarks for hand in observed["refresh_2"].hands}
             found["pose_regions"] += len(regions)
             found["palm_detector"] += len(palms)
+            found["refresh_2"] += len(refreshed)
             for side in regions.keys() & palms.keys():
                 found["both"] += 1
-                delta = (regions[side][:, :2] - palms[side][:, :2]) * np.array([scale, scale * image.shape[0] / image.shape[1]])
-                errors_px.append(float(np.median(np.linalg.norm(delta, axis=1))))
+                errors_px.append(_median_distance_px(regions[side], palms[side], pixels))
+            for side in regions.keys() & refreshed.keys():
+                found["refresh_2_both"] += 1
+                refresh_errors_px.append(_median_distance_px(regions[side], refreshed[side], pixels))
         for perceiver in runners.values():
             perceiver.close()
-    return {"times": times, "found": found, "errors_px": errors_px, "frames": frame_count}
+        pose_ms = statistics.fmean(times["pose"][start:])
+        per_clip[str(clip.relative_to(MEDIA))] = {name: round(statistics.fmean(times[name][start:]) / pose_ms, 3)
+                                                  for name in VARIANTS if name != "pose"}
+    return {"times": times, "found": found, "errors_px": errors_px, "refresh_errors_px": refresh_errors_px,
+            "frames": frame_count, "per_clip": per_clip}
+
+
+def _median_distance_px(a: np.ndarray, b: np.ndarray, pixels: np.ndarray) -> float:
+    """Median distance between two hands' (21, 3) normalised landmarks, in inference-image pixels."""
+    return float(np.median(np.linalg.norm((a[:, :2] - b[:, :2]) * pixels, axis=1)))
 
 
 def summarise(measured: dict) -> dict:
@@ -115,10 +135,19 @@ def summarise(measured: dict) -> dict:
         "landmark_distance_px_median": round(statistics.median(errors), 2) if errors else None,
         "landmark_distance_px_p95": round(float(np.percentile(errors, 95)), 2) if errors else None,
     }
+    refresh_errors = measured["refresh_errors_px"]
+    refresh_agreement = {  # refresh_2 against the configured pose regions
+        "hands_found_refresh_2": found["refresh_2"],
+        "same_side_found_by_both": found["refresh_2_both"],
+        "landmark_distance_px_median": round(statistics.median(refresh_errors), 2) if refresh_errors else None,
+        "landmark_distance_px_p95": round(float(np.percentile(refresh_errors, 95)), 2) if refresh_errors else None,
+    }
     value = rows["pose_regions"]["mean_over_pose"]
     return {"value": value, "target": TARGET, "meets": value <= TARGET, "frames": measured["frames"],
             "variants": rows, "agreement": agreement,
-            "palm_detector_value": rows["palm_detector"]["mean_over_pose"]}
+            "palm_detector_value": rows["palm_detector"]["mean_over_pose"],
+            "refresh_2_value": rows["refresh_2"]["mean_over_pose"], "refresh_2_agreement": refresh_agreement,
+            "per_clip_mean_over_pose": measured["per_clip"]}
 
 
 def run(clips: list[Path], frames_per_clip: int | None) -> dict:

@@ -46,13 +46,15 @@ class SourceConfig:
 @dataclass(frozen=True)
 class PerceptionConfig:
     schedule: str = field(default="threaded", metadata=_choices("inline", "threaded"))
-    pose_model_complexity: int = field(default=1, metadata=_range(0, 2))
+    # 1 only: mediapipe 0.10.21 ships the full pose model; 0 (lite) and 2 (heavy) would be downloaded
+    # at run time, which an offline installation cannot do
+    pose_model_complexity: int = field(default=1, metadata=_range(1, 1))
     hands: bool = True
     max_hands: int = field(default=2, metadata=_range(1, 2))
     hand_model_complexity: int = field(default=1, metadata=_range(0, 1))
     hand_regions: str = field(default="pose", metadata=_choices("pose", "palm_detector"))  # where hands are looked for
     hand_visibility: float = field(default=0.5, metadata=_range(0.0, 1.0))  # pose regions: least visibility of a hand
-    hand_refresh_frames: int = field(default=1, metadata=_range(1, 30))  # pose regions: hand model every N frames a hand
+    hand_refresh_frames: int = field(default=2, metadata=_range(1, 30))  # pose regions: hand model every N frames a hand
     hand_fast_motion: float = field(default=1.0, metadata=_range(0.0, 100.0))  # ... sooner if its wrist moved this much; 0 = off
     min_detection_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     min_tracking_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))

@@ -7,9 +7,10 @@ Where the hands are looked for is ``hand_regions``: ``"pose"`` (the default) tak
 region from the pose (wrist, pinky, index; then the hand's own landmarks of the frame before, as
 MediaPipe's tracking does) and runs only MediaPipe's hand landmark model on it; the palm detector
 runs only on frames where that finds no hand (no pose, or no hand where the pose points);
-``"palm_detector"``
-runs MediaPipe Hands on the whole frame, palm detector included. benchmarks/README.md has the
-measurement.
+``"palm_detector"`` runs MediaPipe Hands on the whole frame, palm detector included.
+``hand_refresh_frames`` > 1 runs the hand model on each hand only every so many frames and
+carries it with the pose's wrist between (cheaper, a few pixels less exact: see HandRegions).
+benchmarks/README.md and benchmarks/perception_ratio.py have the measurement.
 
 Two schedules share one interface (``submit`` a frame, ``poll``/``wait`` for its observation):
 ``InlinePerception`` runs MediaPipe in the caller's thread; ``ThreadedPerception`` runs it on a
@@ -19,7 +20,6 @@ worker thread fed through newest-wins slots, so the render loop never waits for 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Callable, Protocol
@@ -29,33 +29,11 @@ import numpy as np
 
 from installation.config import PerceptionConfig
 from installation.contracts import POSE_LANDMARK_COUNT, Frame, Hand, HandLandmark, Observation, PoseLandmark, Side
+from installation.hand_regions import HandRegions
 from installation.slots import NewestSlot
 
 log = logging.getLogger(__name__)
 
-# MediaPipe's hand landmark model alone, on a region given with each image (the subgraph that
-# MediaPipe Hands runs after its palm detector, and Holistic after its pose).
-HAND_LANDMARK_GRAPH = """
-input_stream: "image"
-input_stream: "roi"
-input_side_packet: "model_complexity"
-output_stream: "landmarks"
-output_stream: "handedness"
-node {
-  calculator: "HandLandmarkCpu"
-  input_stream: "IMAGE:image"
-  input_stream: "ROI:roi"
-  input_side_packet: "MODEL_COMPLEXITY:model_complexity"
-  output_stream: "LANDMARKS:landmarks"
-  output_stream: "HANDEDNESS:handedness"
-}
-"""
-
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-# Pose landmark order with every left/right pair swapped (0 nose, then eyes, ears, mouth, body).
 _PAIRS = ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10)) + tuple((i, i + 1) for i in range(11, 33, 2))
 MIRRORED_POSE_ORDER = np.arange(POSE_LANDMARK_COUNT)
 for _left, _right in _PAIRS:
@@ -63,13 +41,7 @@ for _left, _right in _PAIRS:
 
 # Pose landmarks of each hand (MediaPipe Pose's numbering; the Observation's pose already names
 # the visitor's own sides): wrist, pinky knuckle, index knuckle.
-POSE_HAND_POINTS = {Side.LEFT: (15, 17, 19), Side.RIGHT: (16, 18, 20)}
-# Hand landmarks MediaPipe uses to place the next frame's region (its HandLandmarksToRect).
-HAND_REGION_POINTS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
-POSE_REGION_SCALE = 2.7  # a pose hand region's side, in twice the wrist -> knuckles distance (Holistic's)
-TRACK_RADIUS = 1.5  # last frame's hand is followed if its wrist is this near the pose's, in wrist -> knuckles
-
-
+MIN_SHOULDER_VISIBILITY = 0.5  # a pose with no shoulder this visible inside the image is nobody
 class Perceiver:
     """Owns the MediaPipe graphs. ``process(frame)`` returns an Observation (empty if nobody)."""
 
@@ -98,6 +70,7 @@ class Perceiver:
             else None
         )
         self._regions = HandRegions(config) if config.hands and config.hand_regions == "pose" else None
+        self._palm_wait = 0  # pose regions: frames until the palm detector may look again
 
     def process(self, frame: Frame) -> Observation:
         """Run pose and hands on one frame. A MediaPipe failure is logged, counted and gives an
@@ -133,6 +106,11 @@ class Perceiver:
             return np.zeros((0, 4), np.float32)
         points = result.pose_landmarks.landmark
         pose = np.array([(p.x, p.y, p.z, p.visibility) for p in points], np.float32)  # (33, 4)
+        if not _shoulder_in_view(pose):
+            # Pose in tracking mode can hold on to a body after the visitor has gone, sliding it
+            # off the bottom edge with falling visibility: with no shoulder seen in the picture
+            # there is nobody to answer to (measured on a signer followed by an empty scene).
+            return np.zeros((0, 4), np.float32)
         # Pose names sides as seen in an unmirrored camera image; in a mirrored one its "left"
         # is the visitor's right, so swap the pairs to keep LEFT_* the visitor's own left.
         return pose[MIRRORED_POSE_ORDER] if mirrored else pose
@@ -144,7 +122,12 @@ class Perceiver:
             found = self._regions.find(rgb, pose) if pose.shape[0] > 0 else self._regions.forget()
             if found:
                 return found
-            # no pose, or no hand where the pose points: the palm detector looks at the whole frame
+            # no pose, or no hand where the pose points: the palm detector looks at the whole frame,
+            # with a pose only every hand_refresh_frames (where it points, there was seldom a hand)
+            self._palm_wait = self._palm_wait - 1 if pose.shape[0] > 0 else 0
+            if self._palm_wait > 0:
+                return ()
+            self._palm_wait = self.config.hand_refresh_frames
         result = self._hands.process(rgb)
         if not result.multi_hand_landmarks:
             return ()
@@ -162,6 +145,13 @@ class Perceiver:
             self._hands.close()
         if self._regions is not None:
             self._regions.close()
+
+
+def _shoulder_in_view(pose: np.ndarray) -> bool:
+    """True when at least one shoulder lies inside the image with visibility 0.5 or more."""
+    shoulders = pose[[PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER]]  # (2, 4)
+    inside = (shoulders[:, 0] >= 0) & (shoulders[:, 0] <= 1) & (shoulders[:, 1] >= 0) & (shoulders[:, 1] <= 1)
+    return bool(np.any(inside & (shoulders[:, 3] >= MIN_SHOULDER_VISIBILITY)))
 
 
 def assign_sides(hands: list[np.ndarray], labels: list[str], pose: np.ndarray, mirrored: bool) -> list[Side]:
@@ -186,104 +176,6 @@ def assign_sides(hands: list[np.ndarray], labels: list[str], pose: np.ndarray, m
     straight = cost(hands[0], Side.LEFT) + cost(hands[1], Side.RIGHT)
     crossed = cost(hands[0], Side.RIGHT) + cost(hands[1], Side.LEFT)
     return [Side.LEFT, Side.RIGHT] if straight <= crossed else [Side.RIGHT, Side.LEFT]
-
-
-class HandRegions:
-    """Finds the hands inside regions taken from the pose, with MediaPipe's hand landmark model
-    alone (no palm detector). A side whose hand was found in the frame before, near the pose's
-    wrist, is looked for where that hand was (MediaPipe's own tracking rule); otherwise in a
-    square around the pose's wrist and knuckles, turned so the fingers point up. A side whose
-    pose hand points are not visible is not looked for."""
-
-    def __init__(self, config: PerceptionConfig) -> None:
-        from google.protobuf import text_format
-        from mediapipe.framework import calculator_pb2
-        from mediapipe.framework.formats import rect_pb2
-        from mediapipe.python.solution_base import SolutionBase
-
-        self.config = config
-        self._rect = rect_pb2.NormalizedRect
-        graph = text_format.Parse(HAND_LANDMARK_GRAPH, calculator_pb2.CalculatorGraphConfig())
-        self._graph = SolutionBase(graph_config=graph, side_inputs={"model_complexity": config.hand_model_complexity})
-        self._previous: dict[Side, np.ndarray] = {}  # each side's (21, 2) landmarks in pixels, last frame
-
-    def find(self, rgb: np.ndarray, pose: np.ndarray) -> tuple[Hand, ...]:
-        """The hands of the visitor whose (33, 4) pose is given (sides the visitor's own)."""
-        height, width = rgb.shape[:2]
-        size = np.array([width, height], np.float32)
-        visibility = {side: float(pose[list(points), 3].min()) for side, points in POSE_HAND_POINTS.items()}
-        hands = []
-        for side in sorted(visibility, key=visibility.get, reverse=True):  # the surer hand first
-            region = None
-            if visibility[side] >= self.config.hand_visibility and len(hands) < self.config.max_hands:
-                region = self._region(side, pose, size)
-            if region is None:
-                self._previous.pop(side, None)
-                continue
-            result = self._graph.process({"image": rgb, "roi": region})
-            if result.landmarks is None:
-                self._previous.pop(side, None)
-                continue
-            points = np.array([(p.x, p.y, p.z) for p in result.landmarks.landmark], np.float32)  # (21, 3)
-            self._previous[side] = points[:, :2] * size
-            hands.append(Hand(points, side, float(result.handedness.classification[0].score)))
-        return tuple(sorted(hands, key=lambda hand: hand.side is not Side.LEFT))
-
-    def _region(self, side: Side, pose: np.ndarray, size: np.ndarray):
-        """The NormalizedRect to look in for ``side``'s hand, or None if it lies off the image."""
-        wrist, pinky, index = (pose[i, :2] * size for i in POSE_HAND_POINTS[side])
-        knuckles = (2.0 * index + pinky) / 3.0  # about the middle finger's knuckle, as Holistic estimates it
-        reach = float(np.linalg.norm(knuckles - wrist))
-        previous = self._previous.get(side)
-        if previous is not None and np.linalg.norm(previous[0] - wrist) < TRACK_RADIUS * reach:
-            centre, (w, h), angle = _rotated_box(previous[HAND_REGION_POINTS], _hand_angle(previous))
-            scale = 2.0  # MediaPipe's tracking: the box around last frame's landmarks, doubled
-        else:
-            centre, angle = knuckles, _angle(wrist, knuckles)
-            w = h = 2.0 * reach
-            scale = POSE_REGION_SCALE
-        centre = centre + _turn(np.array([0.0, -0.1 * h]), angle)  # a little towards the fingertips
-        side_px = max(w, h) * scale
-        if side_px < 8.0 or not (0.0 <= centre[0] <= size[0] and 0.0 <= centre[1] <= size[1]):
-            return None
-        return self._rect(x_center=float(centre[0] / size[0]), y_center=float(centre[1] / size[1]),
-                          width=float(side_px / size[0]), height=float(side_px / size[1]), rotation=float(angle))
-
-    def forget(self) -> tuple[Hand, ...]:
-        """Drop the last frame's hands (nobody's pose to follow them with); returns no hands."""
-        self._previous.clear()
-        return ()
-
-    def close(self) -> None:
-        self._graph.close()
-
-
-def _angle(wrist: np.ndarray, fingers: np.ndarray) -> float:
-    """Rotation (radians, MediaPipe's convention) that turns wrist -> fingers to point up."""
-    return float(_normalise_radians(np.pi / 2 - np.arctan2(-(fingers[1] - wrist[1]), fingers[0] - wrist[0])))
-
-
-def _hand_angle(points: np.ndarray) -> float:
-    """MediaPipe's hand rotation from (21, 2) landmarks in pixels: wrist -> middle of the PIP joints."""
-    fingers = ((points[6] + points[14]) / 2.0 + points[10]) / 2.0
-    return _angle(points[0], fingers)
-
-
-def _normalise_radians(angle: float) -> float:
-    return angle - 2 * np.pi * np.floor((angle + np.pi) / (2 * np.pi))
-
-
-def _turn(vector: np.ndarray, angle: float) -> np.ndarray:
-    cos, sin = np.cos(angle), np.sin(angle)
-    return np.array([vector[0] * cos - vector[1] * sin, vector[0] * sin + vector[1] * cos])
-
-
-def _rotated_box(points: np.ndarray, angle: float) -> tuple[np.ndarray, tuple[float, float], float]:
-    """(centre, (width, height), angle) of the smallest box turned by ``angle`` around (N, 2) points."""
-    middle = (points.max(axis=0) + points.min(axis=0)) / 2.0
-    turned = np.stack([_turn(point, -angle) for point in points - middle])
-    low, high = turned.min(axis=0), turned.max(axis=0)
-    return middle + _turn((low + high) / 2.0, angle), (float(high[0] - low[0]), float(high[1] - low[1])), angle
 
 
 class PerceptionSchedule(Protocol):

@@ -46,7 +46,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[perception]\npose_model_complexity = 5\n", "perception.pose_model_complexity = 5: expected an integer in 0..2"),
+        ("[perception]\npose_model_complexity = 5\n", "perception.pose_model_complexity = 5: expected an integer in 1..1"),
         ("[display]\nwidht = 800\n", "unknown key 'display.widht'"),
         ("[generator]\nlatent_dim = 'big'\n", "generator.latent_dim = 'big': expected an integer"),
     ],

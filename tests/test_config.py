@@ -14,7 +14,7 @@ def test_shipped_config_loads_and_matches_the_code_defaults():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"perception": {"pose_model_complexity": 5}}, "perception.pose_model_complexity = 5: expected an integer in 0..2"),
+        ({"perception": {"pose_model_complexity": 5}}, "perception.pose_model_complexity = 5: expected an integer in 1..1"),
         ({"perception": {"modle_complexity": 1}}, "unknown key 'perception.modle_complexity'"),
         ({"sound": {}}, "unknown key 'sound'"),
         ({"display": {"width": "wide"}}, "display.width = 'wide': expected an integer"),

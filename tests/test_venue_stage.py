@@ -24,8 +24,10 @@ from installation.runtime import Runtime
 from installation.sources import VideoFileSource
 from tests.conftest import PROJECT_ROOT
 
-LEFT = ((0.0, 0.0), (0.4, 0.0), (0.4, 1.0), (0.0, 1.0))  # the left 40% of the image
-MIDDLE = ((0.2, 0.0), (0.8, 0.0), (0.8, 1.0), (0.2, 1.0))
+# Zones reach past the image's edges: a signer's feet are out of the picture, so where they stand
+# is the bottom of their body in it, on the bottom edge.
+LEFT = ((-0.1, -0.1), (0.4, -0.1), (0.4, 1.1), (-0.1, 1.1))  # the left 40% of the image
+MIDDLE = ((0.2, -0.1), (0.8, -0.1), (0.8, 1.1), (0.2, 1.1))
 
 
 class Reports:
