@@ -34,6 +34,8 @@ from installation.slots import NewestSlot
 
 log = logging.getLogger(__name__)
 
+FRESH_WAIT_S = 0.05  # threaded, max_frame_age_ms: how long to wait for a newer frame (1.5 camera frames at 30 fps)
+
 _PAIRS = ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10)) + tuple((i, i + 1) for i in range(11, 33, 2))
 MIRRORED_POSE_ORDER = np.arange(POSE_LANDMARK_COUNT)
 for _left, _right in _PAIRS:
@@ -230,8 +232,13 @@ class ThreadedPerception:
     """
 
     def __init__(self, make_perceiver: Callable[[], Perceiver], hang_timeout_s: float = 5.0,
-                 restart_after_errors: int = 10) -> None:
+                 restart_after_errors: int = 10, max_frame_age_s: float = 0.0) -> None:
+        """``max_frame_age_s`` > 0: a frame that has waited longer than this by the time the worker is
+        free is swapped for the next one to arrive (within ``FRESH_WAIT_S``), so what is perceived
+        is as new as possible; the old frame is used if none comes."""
         self._make, self.hang_timeout_s, self.restart_after_errors = make_perceiver, hang_timeout_s, restart_after_errors
+        self.max_frame_age_s = max_frame_age_s
+        self.stale_swapped = 0  # frames given up for a newer one (counted in dropped too)
         self.restarts = 0
         self._retired_errors = self._retired_dropped = 0
         self._start_worker(make_perceiver())
@@ -253,13 +260,14 @@ class ThreadedPerception:
 
     @property
     def dropped(self) -> int:
-        return self._retired_dropped + self._inbox.overwritten
+        return self._retired_dropped + self._inbox.overwritten + self.stale_swapped
 
     def _work(self, perceiver: Perceiver, inbox: NewestSlot, outbox: NewestSlot, stop: threading.Event) -> None:
         while not stop.is_set():
             frame = inbox.take(timeout_s=0.1)
             if frame is None:
                 continue
+            frame = self._freshest(frame, inbox)
             self._busy_since = time.perf_counter()
             observation = perceiver.process(frame)
             if stop.is_set():
@@ -268,6 +276,17 @@ class ThreadedPerception:
             outbox.put(observation)
             if not inbox.holds_item:
                 self._pending = False  # after the put: a waiter sees the result or pending work
+
+    def _freshest(self, frame: Frame, inbox: NewestSlot) -> Frame:
+        """``frame``, or the next one if ``frame`` waited too long while the worker was busy: a
+        frame taken late would be old before its observation is even made."""
+        if self.max_frame_age_s <= 0 or time.perf_counter() - frame.wall_s <= self.max_frame_age_s:
+            return frame
+        newer = inbox.take(timeout_s=FRESH_WAIT_S)
+        if newer is None:
+            return frame
+        self.stale_swapped += 1
+        return newer
 
     def _check(self) -> bool:
         """Restart a hung or failing worker; returns True if it did."""
@@ -325,5 +344,6 @@ class ThreadedPerception:
 def build_perception(config: PerceptionConfig) -> PerceptionSchedule:
     """The schedule named by ``config.schedule`` around a new Perceiver."""
     if config.schedule == "threaded":
-        return ThreadedPerception(lambda: Perceiver(config), config.hang_timeout_s, config.restart_after_errors)
+        return ThreadedPerception(lambda: Perceiver(config), config.hang_timeout_s, config.restart_after_errors,
+                                  config.max_frame_age_ms / 1000.0)
     return InlinePerception(Perceiver(config))
