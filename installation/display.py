@@ -8,6 +8,8 @@ Both compose a frame the same way (``Compositor``): the generated image scaled t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import logging
 import os
 import time
@@ -40,7 +42,25 @@ TOGGLE_RECORD = ControlCommand("record", ("toggle",), origin="key")
 class Display(Protocol):
     def show(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> list[ControlCommand]: ...
 
+    def pace(self, idle: Callable[[float], None]) -> None: ...
+
     def close(self) -> None: ...
+
+
+class Pacer:
+    """Frames at most ``fps`` a second. ``wait`` hands the time until the next one is due to
+    ``idle(seconds)``, which may return early (the loop's is woken by a new observation: new
+    content is drawn at once, and the next frame is due a whole period after it)."""
+
+    def __init__(self, fps: float) -> None:
+        self.period_s = 1.0 / fps
+        self._last = time.perf_counter()
+
+    def wait(self, idle: Callable[[float], None]) -> None:
+        remaining = self._last + self.period_s - time.perf_counter()
+        if remaining > 0:
+            idle(remaining)
+        self._last = time.perf_counter()
 
 
 class Compositor:
@@ -104,8 +124,7 @@ class WindowDisplay:
             raise DisplayError(f"no display available ({error})") from None
         pygame.display.set_caption(config.title)
         self.compositor = Compositor(self._screen.get_size(), config.fit)
-        self._pace = pygame.time.Clock()
-        self.waited_ms = 0.0  # of the last show(): time spent pacing, not working (adaptive quality)
+        self._pacer = Pacer(config.target_fps)
 
     def _open(self, fullscreen: bool) -> pygame.Surface:
         self.fullscreen = fullscreen
@@ -120,9 +139,11 @@ class WindowDisplay:
         self.compositor.resize(self._screen.get_size())
         self._screen.blit(self.compositor.compose(image_rgb, hud, recording), (0, 0))
         pygame.display.flip()
-        self._pace.tick(self.config.target_fps)
-        self.waited_ms = float(max(0, self._pace.get_time() - self._pace.get_rawtime()))  # the pacing delay
         return commands
+
+    def pace(self, idle: Callable[[float], None]) -> None:
+        """Wait until the next frame is due (``display.target_fps``), in ``idle``."""
+        self._pacer.wait(idle)
 
     def _handle_events(self) -> list[ControlCommand]:
         commands = []
@@ -217,9 +238,7 @@ class HeadlessDisplay:
         pygame.font.init()
         self.compositor = Compositor(size, fit)
         self.sink = sink
-        self._period = 1.0 / pace_fps if pace_fps else 0.0
-        self._next = time.perf_counter()
-        self.waited_ms = 0.0  # of the last show(): time spent pacing, not working (adaptive quality)
+        self._pacer = Pacer(pace_fps) if pace_fps else None
 
     def show(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> list[ControlCommand]:
         surface = self.compositor.compose(image_rgb, hud, recording)
@@ -227,13 +246,12 @@ class HeadlessDisplay:
             width, height = surface.get_size()
             pixels = np.frombuffer(pygame.image.tobytes(surface, "RGB"), np.uint8).reshape(height, width, 3)
             self.sink.write(pixels)
-        self.waited_ms = 0.0
-        if self._period:
-            self._next = max(self._next + self._period, time.perf_counter() - self._period)
-            wait_s = max(0.0, self._next - time.perf_counter())
-            time.sleep(wait_s)
-            self.waited_ms = wait_s * 1000.0
         return []
+
+    def pace(self, idle: Callable[[float], None]) -> None:
+        """Live runs: wait until the next frame is due, in ``idle``; replay runs as fast as it can."""
+        if self._pacer is not None:
+            self._pacer.wait(idle)
 
     def close(self) -> None:
         self.sink.close()

@@ -191,6 +191,8 @@ class PerceptionSchedule(Protocol):
 
     def wait(self) -> Observation | None: ...
 
+    def idle(self, timeout_s: float) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -216,6 +218,10 @@ class InlinePerception:
 
     def wait(self) -> Observation | None:
         return self.poll()
+
+    def idle(self, timeout_s: float) -> None:
+        """Sleep ``timeout_s``: nothing can arrive while the loop's own thread sleeps."""
+        time.sleep(timeout_s)
 
     def close(self) -> None:
         self.perceiver.close()
@@ -333,6 +339,11 @@ class ThreadedPerception:
                 return None
             if not self._pending:
                 return self._outbox.take(timeout_s=0.0)  # nothing pending: nothing more will come
+
+    def idle(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s``, returning as soon as a new observation is ready (the loop's
+        pacing wait: new content is drawn at once rather than at the next tick)."""
+        self._outbox.wait_for_item(timeout_s)
 
     def close(self) -> None:
         self._stop.set()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -199,6 +200,13 @@ class Runtime:
         for key in keys:
             self.inbox.put(key)  # keys take effect at the next frame boundary, like OSC
         self._log_status(done)
+        self._pace()
+
+    def _pace(self) -> None:
+        """Live: wait for the next frame to be due, waking early for a new observation."""
+        pace = getattr(self.stages.display, "pace", None)
+        if pace is not None:
+            pace(getattr(self.stages.perception, "idle", time.sleep))
 
     def _recording(self) -> bool:
         return self.stages.recorder is not None and self.stages.recorder.recording
@@ -253,6 +261,7 @@ class Runtime:
             self.apply(command)
         for key in self.stages.display.show(self._black(), None, recording=False):
             self.inbox.put(key)
+        self._pace()
 
     def _follow_playlist(self, now: float, step_s: float) -> None:
         playlist = self.stages.playlist
@@ -267,7 +276,7 @@ class Runtime:
         quality, generator = self.stages.quality, self.stages.scenes.generator
         if quality is None or self.lockstep or generator is not self.stages.generator:
             return
-        work_ms = (done - started) * 1000.0 - float(getattr(self.stages.display, "waited_ms", 0.0))
+        work_ms = (done - started) * 1000.0  # the pacing wait comes after ``done``
         resolution = quality.update(work_ms, (generated - generate_started) * 1000.0, done)
         if resolution is not None:
             generator.set_resolution(resolution)

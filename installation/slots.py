@@ -39,6 +39,11 @@ class NewestSlot(Generic[T]):
             item, self._item = self._item, None
             return item
 
+    def wait_for_item(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` until an item is there (without taking it); returns whether one is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._item is not None or self._closed, timeout_s) and self._item is not None
+
     @property
     def holds_item(self) -> bool:
         with self._cond:
