@@ -2,7 +2,9 @@
 
 Generative art with nobody needed: the latent glides along great circles between seeded anchor
 points, one anchor every ``seconds_per_anchor``; when a tempo is known (OSC ``/tempo`` and
-``/beat``), each beat gives the picture a short swell along its own direction.
+``/beat``), each beat gives the picture a short swell along its own direction. As the default
+attract mode it answers a passer-by: the dream quickens with the motion it sees
+(``motion_speedup``), and settles back to its own pace when they are still or gone.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class DreamDriftScene(Scene):
     PARAMETERS = (
         ParamSpec("seconds_per_anchor", 1.0, 120.0, 12.0, "time to glide from one anchor to the next"),
         ParamSpec("pulse", 0.0, 2.0, 0.6, "size of the swell on each beat (latent units)"),
+        ParamSpec("motion_speedup", 0.0, 10.0, 4.0, "how much faster the dream glides at full motion energy"),
     )
 
     def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
@@ -38,9 +41,14 @@ class DreamDriftScene(Scene):
         self.anchors = rng.standard_normal((ANCHORS, latent_dim))  # (A, D)
         self.pulse_direction = rng.standard_normal(latent_dim)
         self.pulse_direction /= np.linalg.norm(self.pulse_direction)
+        self.position: float | None = None  # anchors travelled (media time at the scene's own pace)
 
     def update(self, inputs: SceneInputs) -> LatentState:
-        position = inputs.t / self.params["seconds_per_anchor"]
+        if self.position is None:
+            self.position = inputs.t / self.params["seconds_per_anchor"]  # the same picture for the same time
+        pace = 1.0 + self.params["motion_speedup"] * inputs.features.motion_energy * inputs.features.presence
+        self.position += max(0.0, inputs.dt) * pace / self.params["seconds_per_anchor"]
+        position = self.position
         index, amount = int(position) % ANCHORS, position - math.floor(position)
         eased = amount * amount * (3.0 - 2.0 * amount)  # smoothstep: no kink at the anchors
         z = slerp(self.anchors[index], self.anchors[(index + 1) % ANCHORS], eased)

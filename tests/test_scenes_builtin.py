@@ -105,9 +105,11 @@ def image_steps(path: Path, repeats: int = 5) -> list[Step]:
 
 @pytest.fixture(scope="module")
 def hosts(one_torch_thread):
-    """The two shipped models, on the CPU."""
-    return {name: GeneratorHost(GeneratorConfig(model=name, device="cpu", torch_threads=1), fallback=False)
-            for name in ("vae_art64", "gan_art64")}
+    """The two shipped models and the CPPN, on the CPU."""
+    hosts = {name: GeneratorHost(GeneratorConfig(model=name, device="cpu", torch_threads=1), fallback=False)
+             for name in ("vae_art64", "gan_art64")}
+    hosts[None] = GeneratorHost(GeneratorConfig(model="cppn", resolution=64, device="cpu", torch_threads=1))
+    return hosts  # None: the configured model, the CPPN (smaller than the default 256 px)
 
 
 def make_scene(name: str, hosts: dict | None, **params: float):
@@ -154,6 +156,8 @@ SETTLE = 40  # frames at the start of the still stretch left out: the glide from
 
 RESPONSE_CASES = {
     # scene: (clip, first frame, frames per stretch, frame held still)
+    "body_latent": ("tfjs_pose_1_dance.mp4", 25, 60, 30),
+    "dream_drift": ("tfjs_pose_1_dance.mp4", 25, 60, 30),  # the attract mode quickens with motion
     "air_sketch": ("tfjs_asl_hand.25fps.mp4", 45, 50, 15),  # pinching while the hand moves
     "style_mirror": ("tfjs_pose_1_dance.mp4", 25, 60, 30),  # the dance's liveliest two seconds
     "themes": ("tfjs_pose_1_dance.mp4", 25, 60, 30),
