@@ -117,3 +117,29 @@ def test_unwritable_outputs_are_clear_errors(tmp_path):
     blocker.write_text("")
     with pytest.raises(DisplayError, match="cannot create output folder"):
         PngFolderSink(blocker / "frames")
+
+
+def test_overlay_draws_the_venues_zones_and_each_visitors_id_with_the_primary_marked():
+    import dataclasses
+
+    from calibration.zones import Zone
+    from installation.audience.crowd import Audience
+    from installation.audience.tracking import Person
+    from installation.overlay import PRIMARY_COLOUR, PERSON_COLOUR, ZONE_COLOURS
+
+    def person(pid: int, box: tuple) -> Person:
+        return Person(pid, np.array(box, np.float32), np.zeros((0, 4), np.float32), 1.0, 0.0, 1.0, True,
+                      np.zeros(2, np.float32))
+
+    audience = Audience(0, 0.0, (person(1, (0.05, 0.1, 0.3, 0.9)), person(2, (0.6, 0.1, 0.9, 0.9))), primary_id=2)
+    zones = (Zone("stage", ((0.4, 0.2), (0.95, 0.2), (0.95, 0.95), (0.4, 0.95))),
+             Zone("door", ((0.0, 0.0), (0.2, 0.0), (0.2, 0.2)), role="event"))
+    shown = pixels(Compositor((640, 360), "cover").compose(gradient(), dataclasses.replace(hud(), zones=zones,
+                                                                                          audience=audience)))
+    inset = shown[-130:, :175]  # the camera inset, bottom left (a quarter of the width)
+
+    def has(colour) -> bool:
+        return bool(np.all(inset == colour, axis=2).any())
+
+    assert has(ZONE_COLOURS["interaction"]) and has(ZONE_COLOURS["event"])
+    assert has(PRIMARY_COLOUR) and has(PERSON_COLOUR)
