@@ -26,7 +26,6 @@ from calibration.errors import CalibrationError
 from calibration.lens import detect_boards, find_images, row_straightness_px, solve_lens, undistort_points
 from calibration.screen import FULL_FRAME, ScreenFit, ScreenMapping, fit_homography, load_point_pairs, write_pairs_csv
 from calibration.venue import Venue, load_venue, update_venue, venue_path
-from installation.errors import InstallationError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -73,15 +72,10 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Carry out a parsed ``calibrate`` command; returns the exit status."""
+    """Carry out a parsed ``calibrate`` command; returns the exit status. Raises InstallationError
+    (CalibrationError) for bad input, which main.py reports in one line."""
     handlers = {"lens": _lens, "screen": _screen, "show": _show, "check": _check}
-    try:
-        return handlers[args.calibrate_command](args)
-    except InstallationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return handlers[args.calibrate_command](args)  # main.py turns an InstallationError into one line
 
 
 def _lens(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@ of someone stepping in."""
 
 from __future__ import annotations
 
-import cv2
 
 from installation.app import build_stages
 from installation.clock import FixedStepClock
@@ -13,6 +12,7 @@ from installation.report import FrameReport
 from installation.runtime import Runtime
 from installation.show import NobodyWatch
 from installation.sources import VideoFileSource
+from tests.helpers.video import join_clips
 
 
 class Scenes:
@@ -46,16 +46,8 @@ def test_nobody_there_starts_the_attract_scene_after_the_timeout(media):
 
 
 def test_someone_stepping_in_ends_it_within_a_second(media, tmp_path):
-    clip = tmp_path / "nobody_then_someone.mp4"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
-    for path, limit in ((media / "video" / "opencv_tree_nobody.avi", 55), (media / "video" / "intel_asl" / "again.mkv", 77)):
-        capture = cv2.VideoCapture(str(path))  # the tree's first 55 frames: before its hand appears
-        for _ in range(limit):
-            ok, image = capture.read()
-            if not ok:
-                break
-            writer.write(cv2.resize(image, (640, 480)))
-    writer.release()
+    tree, signer = media / "video" / "opencv_tree_nobody.avi", media / "video" / "intel_asl" / "again.mkv"
+    clip = join_clips(tmp_path / "nobody_then_someone.mp4", [(tree, 55), (signer, 77)])  # before the tree's hand
     person_from = 55 / 30.0
     seen = changes(replay(clip, attract_after_s=1.0))
     names = [name for _, name in seen]

@@ -10,22 +10,11 @@ from installation.audience import CrowdPerceiver, DetectorConfig, PeopleDetector
 from installation.audience.detection import box_iou, histogram_distance, landmark_box, torso_descriptor
 from installation.config import PerceptionConfig
 from installation.contracts import Frame, PoseLandmark
+from tests.helpers.video import read_frames
 
 WALKING = "video/intel_face-demographics-walking.gif"
 THREE = "images/pose/tfjs_three_people.jpg"
 GIF_FPS = 12.5  # 80 ms per frame, from the GIF's own frame durations
-
-
-def read_frames(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    return frames
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ zone ignored, in replay of the walking clip; and the fixed OSC slots."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -11,6 +10,7 @@ from installation.audience import Audience, CrowdPerceiver, OscSlots, Person, Zo
 from installation.audience.zones import signed_distance
 from installation.config import PerceptionConfig
 from installation.contracts import Frame, PoseLandmark
+from tests.helpers.video import read_frames
 
 SQUARE = Zone("square", ((0.2, 0.2), (0.6, 0.2), (0.6, 0.6), (0.2, 0.6)))
 GIF_FPS = 12.5
@@ -96,14 +96,7 @@ def test_osc_slots_are_stable_and_the_lowest_free_one_is_taken():
 def ping_pong_run(media):
     """The walking clip forward then backward (the walkers go left, then come back), with one
     interaction zone over the left part of the corridor; time from the frame index."""
-    capture = cv2.VideoCapture(str(media / "video/intel_face-demographics-walking.gif"))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
+    frames = read_frames(media / "video/intel_face-demographics-walking.gif")
     left = Zone("left", ((0.0, 0.0), (0.45, 0.0), (0.45, 1.0), (0.0, 1.0)))
     crowd = CrowdPerceiver(PerceptionConfig(hands=False), zones=[left])
     try:

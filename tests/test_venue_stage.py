@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 
@@ -23,6 +22,7 @@ from installation.osc.sender import OscSender
 from installation.runtime import Runtime
 from installation.sources import VideoFileSource
 from tests.conftest import PROJECT_ROOT
+from tests.helpers.video import join_clips
 
 # Zones reach past the image's edges: a signer's feet are out of the picture, so where they stand
 # is the bottom of their body in it, on the bottom edge.
@@ -56,17 +56,8 @@ def replay(clip, venue_file=None, frames=None, osc: OscSender | None = None):
 
 def person_then_nobody(media, tmp_path):
     """A real signer, then the empty tree scene: someone there, then gone."""
-    clip = tmp_path / "someone_then_nobody.mp4"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
-    for path, limit in ((media / "video" / "intel_asl" / "again.mkv", 60), (media / "video" / "opencv_tree_nobody.avi", 50)):
-        capture = cv2.VideoCapture(str(path))
-        for _ in range(limit):
-            ok, image = capture.read()
-            if not ok:
-                break
-            writer.write(cv2.resize(image, (640, 480)))
-    writer.release()
-    return clip
+    signer, tree = media / "video" / "intel_asl" / "again.mkv", media / "video" / "opencv_tree_nobody.avi"
+    return join_clips(tmp_path / "someone_then_nobody.mp4", [(signer, 60), (tree, 50)])
 
 
 def test_a_visitor_outside_every_interaction_zone_is_ignored(media, tmp_path):
