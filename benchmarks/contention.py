@@ -9,9 +9,11 @@ stays idle:
     alone, with, alone, with, ... (``--rounds`` of each, for each torch thread count)
 
 so machine noise hits both alike. The figure is the p95 of the generator's per-frame ms over all
-"with" windows ÷ the p95 over all "alone" windows. It is measured for each ``--threads`` count
-of torch CPU threads (``generator.torch_threads``; issue 9 part 5: the count is chosen by this
-measurement), with the frames MediaPipe got through per second in the same windows.
+"with" windows ÷ the p95 over all "alone" windows, for the configured variant; the others are
+measured in the same rounds: the loop and MediaPipe on any core (``perception.pin_cores =
+false``) and each ``--threads`` count of torch CPU threads (``generator.torch_threads``; issue 9
+part 5: both are chosen by this measurement), with the frames MediaPipe got through per second
+in the same windows.
 
     .venv/bin/python benchmarks/contention.py [--seconds 4] [--rounds 3] [--threads 1 2]
 """
@@ -24,7 +26,7 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from installation.affinity import core_plan, pinned  # noqa: E402
 from installation.config import load_config  # noqa: E402
 from installation.contracts import Frame, LatentState  # noqa: E402
 from installation.generator import GeneratorHost  # noqa: E402
@@ -48,7 +51,8 @@ TARGET = 1.25
 class PerceptionLoad:
     """A thread that runs MediaPipe on a clip's frames back to back while ``active`` is set."""
 
-    def __init__(self, clip: Path) -> None:
+    def __init__(self, clip: Path, cores: frozenset[int] | None = None) -> None:
+        self.cores = cores  # the worker and MediaPipe's threads run here (None = any core)
         capture = cv2.VideoCapture(str(clip))
         self._images = []
         while True:
@@ -63,6 +67,10 @@ class PerceptionLoad:
         self._thread.start()
 
     def _work(self) -> None:
+        with pinned(self.cores):  # built inside: MediaPipe's graph threads inherit the cores
+            self._perceive()
+
+    def _perceive(self) -> None:
         perceiver, index = Perceiver(load_config().perception), 0
         try:
             while not self._stop.is_set():
@@ -91,48 +99,81 @@ def render_window(generator: GeneratorHost, seconds: float, rng: np.random.Gener
     return times
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the two threads side by side."""
+
+    name: str
+    torch_threads: int
+    pinned: bool  # the loop and MediaPipe on separate cores (installation.affinity)
+
+
+def variants_for(config, thread_counts: tuple[int, ...]) -> list[Variant]:
+    """The configured way first, then the others it is compared with."""
+    threads = max(1, config.generator.torch_threads)
+    pinned = core_plan(config.perception.pin_cores) is not None
+    configured = Variant(_name(threads, pinned), threads, pinned)
+    others = [Variant(_name(n, False), n, False) for n in thread_counts]
+    if pinned:
+        others.insert(0, Variant(_name(threads, False), threads, False))
+    return list(dict.fromkeys([configured, *others]))
+
+
+def _name(threads: int, pinned: bool) -> str:
+    return f"{threads} torch thread{'s' if threads != 1 else ''}, {'pinned cores' if pinned else 'any core'}"
+
+
 def run(clip: Path = DEFAULT_CLIP, seconds: float = 4.0, rounds: int = 3, thread_counts: tuple[int, ...] = (1, 2)) -> dict:
-    """The ``contention`` entry of benchmarks/results.json (value at the configured thread count)."""
+    """The ``contention`` entry of benchmarks/results.json: the value is the configured variant's
+    (``generator.torch_threads``, ``perception.pin_cores``); the others are measured beside it."""
     config = load_config()
     generator = GeneratorHost(replace(config.generator, device="cpu"))
     generator.warm_up()
-    load = PerceptionLoad(clip)
+    plan = core_plan(True)
+    variants = variants_for(config, thread_counts)
+    loads = {pinned: PerceptionLoad(clip, plan.perception if pinned and plan else None)
+             for pinned in {v.pinned for v in variants}}
     rng = np.random.default_rng(0)
-    samples = {threads: {"alone": [], "with": []} for threads in thread_counts}
-    perceived = {threads: [] for threads in thread_counts}
+    samples = {v: {"alone": [], "with": []} for v in variants}
+    perceived: dict[Variant, list[float]] = {v: [] for v in variants}
     try:
-        load.active.set()  # MediaPipe's graphs start up outside the timed windows
-        time.sleep(2.0)
-        load.active.clear()
+        for load in loads.values():  # MediaPipe's graphs start up outside the timed windows
+            load.active.set()
+            time.sleep(2.0)
+            load.active.clear()
         for _ in range(rounds):
-            for threads in thread_counts:
-                torch.set_num_threads(threads)
-                samples[threads]["alone"] += render_window(generator, seconds, rng)
-                before, load_started = load.frames, time.perf_counter()
-                load.active.set()
-                samples[threads]["with"] += render_window(generator, seconds, rng)
-                load.active.clear()
-                perceived[threads].append((load.frames - before) / (time.perf_counter() - load_started))
+            for variant in variants:
+                torch.set_num_threads(variant.torch_threads)
+                load = loads[variant.pinned]
+                with pinned(plan.loop if variant.pinned and plan else None):
+                    samples[variant]["alone"] += render_window(generator, seconds, rng)
+                    before, load_started = load.frames, time.perf_counter()
+                    load.active.set()
+                    samples[variant]["with"] += render_window(generator, seconds, rng)
+                    load.active.clear()
+                perceived[variant].append((load.frames - before) / (time.perf_counter() - load_started))
     finally:
-        load.close()
+        for load in loads.values():
+            load.close()
         torch.set_num_threads(max(1, config.generator.torch_threads))
-    rows = {}
-    for threads in thread_counts:
-        alone, with_perception = samples[threads]["alone"], samples[threads]["with"]
-        p95_alone, p95_with = float(np.percentile(alone, 95)), float(np.percentile(with_perception, 95))
-        rows[str(threads)] = {
-            "p95_alone_ms": round(p95_alone, 3), "p95_with_perception_ms": round(p95_with, 3),
-            "p50_alone_ms": round(statistics.median(alone), 3),
-            "p50_with_perception_ms": round(statistics.median(with_perception), 3),
-            "ratio": round(p95_with / p95_alone, 3),
-            "frames_alone": len(alone), "frames_with_perception": len(with_perception),
-            "perception_fps_beside": round(statistics.median(perceived[threads]), 2),
-        }
-    configured = str(config.generator.torch_threads if str(config.generator.torch_threads) in rows else thread_counts[0])
-    value = rows[configured]["ratio"]
-    return {"value": value, "target": TARGET, "meets": value <= TARGET, "torch_threads": int(configured),
+    rows = {v.name: _row(samples[v]["alone"], samples[v]["with"], perceived[v]) for v in variants}
+    value = rows[variants[0].name]["ratio"]
+    return {"value": value, "target": TARGET, "meets": value <= TARGET, "configured": variants[0].name,
+            "torch_threads": variants[0].torch_threads, "pinned": variants[0].pinned,
             "generator": f"{config.generator.model} {generator.resolution}px cpu", "clip": clip.name,
-            "seconds_per_window": seconds, "rounds": rounds, "by_torch_threads": rows}
+            "seconds_per_window": seconds, "rounds": rounds, "variants": rows}
+
+
+def _row(alone: list[float], with_perception: list[float], perceived: list[float]) -> dict:
+    p95_alone, p95_with = float(np.percentile(alone, 95)), float(np.percentile(with_perception, 95))
+    return {
+        "p95_alone_ms": round(p95_alone, 3), "p95_with_perception_ms": round(p95_with, 3),
+        "p50_alone_ms": round(statistics.median(alone), 3),
+        "p50_with_perception_ms": round(statistics.median(with_perception), 3),
+        "ratio": round(p95_with / p95_alone, 3),
+        "frames_alone": len(alone), "frames_with_perception": len(with_perception),
+        "perception_fps_beside": round(statistics.median(perceived), 2),
+    }
 
 
 def main() -> None:

@@ -138,9 +138,8 @@ def source_note(key: str, entry: dict) -> str:
         return (f"{entry['schedule']}: {entry['new_pictures_per_s']:.1f} new pictures/s ÷ min({entry['camera_fps']:g} fps, "
                 f"{entry['display_hz']:g} Hz) (inline: {entry.get('inline_value', entry.get('threaded_value'))})")
     if key == "contention":
-        rows = entry["by_torch_threads"]
-        parts = [f"{threads} torch thread{'s' if threads != '1' else ''}: p95 {row['p95_with_perception_ms']:.1f} ÷ "
-                 f"{row['p95_alone_ms']:.1f} ms = {row['ratio']:.2f}" for threads, row in rows.items()]
+        parts = [f"{name}: p95 {row['p95_with_perception_ms']:.1f} ÷ {row['p95_alone_ms']:.1f} ms = {row['ratio']:.2f}"
+                 for name, row in entry["variants"].items()]
         return "; ".join(parts)
     variants = entry["variants"]
     return (f"pose regions {variants['pose_regions']['mean_ms']:.1f} ms ÷ pose {variants['pose']['mean_ms']:.1f} ms "

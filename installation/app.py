@@ -20,8 +20,9 @@ from installation.gestures.live import LiveTeacher
 from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
 from calibration.venue import Venue
+from installation.affinity import CorePlan, core_plan
 from installation.audience import AudienceConfig, CrowdPerceiver, DetectorConfig, PrimaryConfig
-from installation.perception import InlinePerception, PerceptionSchedule, ThreadedPerception, build_perception
+from installation.perception import PerceptionSchedule, build_perception
 from installation.recorder import SessionRecorder
 from installation.quality import AdaptiveQuality
 from installation.recovery import RecoveryPolicy
@@ -175,12 +176,14 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
     if venue is not None and venue.lens is not None:
         source = UndistortedSource(source, venue)
     width, height = source.frame_size
+    threaded = config.perception.schedule == "threaded"
+    cores = core_plan(config.perception.pin_cores) if threaded else None
     if venue is not None and venue.screen is not None:  # landmarks arrive in screen coordinates
         width, height = config.display.width, config.display.height
     recorder = SessionRecorder(_project_path(config.record.folder), config, config.record.segment_s, source.fps)
     return Stages(
         source=source,
-        perception=_perception(config, venue),
+        perception=_perception(config, venue, cores),
         smoother=BodySmoother(config.smoothing),
         features=FeatureExtractor(image_aspect=width / height),
         scenes=slot,
@@ -198,23 +201,20 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         hours=OpeningHours(config.show.hours),
         quality=_adaptive_quality(config, generators.default),
         venue=VenueStage(venue) if venue is not None else None,
+        loop_cores=cores.loop if cores is not None else None,
     )
 
 
-def _perception(config: Config, venue: Venue | None) -> PerceptionSchedule:
+def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> PerceptionSchedule:
     """One visitor's perception, or the audience stage when the venue follows several."""
+    perception_cores = cores.perception if cores is not None else None
     if venue is None or not venue.people.enabled:
-        return build_perception(config.perception)
+        return build_perception(config.perception, cores=perception_cores)
     audience = AudienceConfig(detector=DetectorConfig(max_people=venue.people.max_people),
                               primary=PrimaryConfig(policy=venue.people.primary))
     zones = camera_zones(venue)
-
-    def make() -> CrowdPerceiver:
-        return CrowdPerceiver(config.perception, audience, zones)
-
-    if config.perception.schedule == "threaded":
-        return ThreadedPerception(make, config.perception.hang_timeout_s, config.perception.restart_after_errors)
-    return InlinePerception(make())
+    return build_perception(config.perception, lambda: CrowdPerceiver(config.perception, audience, zones),
+                            perception_cores)
 
 
 def scene_library(config: Config) -> SceneLibrary:

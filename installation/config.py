@@ -61,6 +61,7 @@ class PerceptionConfig:
     input_width: int = field(default=640, metadata=_range(0, 4096))  # 0 = the camera's own size
     hang_timeout_s: float = field(default=5.0, metadata=_range(0.5, 600.0))  # threaded: restart a hung worker
     restart_after_errors: int = field(default=10, metadata=_range(1, 10_000))  # threaded: failures in a row
+    pin_cores: bool = True  # threaded (Linux, 2+ cores): the loop and MediaPipe on separate cores (installation/affinity.py)
     max_frame_age_ms: float = field(default=20.0, metadata=_range(0.0, 1000.0))  # threaded: an older waiting frame waits for the next; 0 = off
 
 

@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from installation.affinity import pinned
 from installation.config import PerceptionConfig
 from installation.contracts import POSE_LANDMARK_COUNT, Frame, Hand, HandLandmark, Observation, PoseLandmark, Side
 from installation.hand_regions import HandRegions
@@ -238,16 +239,19 @@ class ThreadedPerception:
     """
 
     def __init__(self, make_perceiver: Callable[[], Perceiver], hang_timeout_s: float = 5.0,
-                 restart_after_errors: int = 10, max_frame_age_s: float = 0.0) -> None:
+                 restart_after_errors: int = 10, max_frame_age_s: float = 0.0,
+                 cores: frozenset[int] | None = None) -> None:
         """``max_frame_age_s`` > 0: a frame that has waited longer than this by the time the worker is
         free is swapped for the next one to arrive (within ``FRESH_WAIT_S``), so what is perceived
-        is as new as possible; the old frame is used if none comes."""
+        is as new as possible; the old frame is used if none comes. ``cores``: the CPU cores the
+        worker and MediaPipe's own threads run on (``installation.affinity``); None = any."""
         self._make, self.hang_timeout_s, self.restart_after_errors = make_perceiver, hang_timeout_s, restart_after_errors
-        self.max_frame_age_s = max_frame_age_s
+        self.max_frame_age_s, self.cores = max_frame_age_s, cores
         self.stale_swapped = 0  # frames given up for a newer one (counted in dropped too)
         self.restarts = 0
         self._retired_errors = self._retired_dropped = 0
-        self._start_worker(make_perceiver())
+        with pinned(cores):  # MediaPipe's graph threads start in the constructor and inherit the cores
+            self._start_worker(make_perceiver())
 
     def _start_worker(self, perceiver: Perceiver) -> None:
         self.perceiver = perceiver
@@ -304,17 +308,18 @@ class ThreadedPerception:
         return False
 
     def _restart(self, why: str) -> bool:
-        try:
-            fresh = self._make()
-        except Exception:  # can't build one now: keep the old worker, try again at the next check
-            log.exception("perception %s, and a new one could not be started", why)
-            return False
-        self.restarts += 1
-        log.error("perception %s: restarted it (restart #%d)", why, self.restarts)
-        self._stop.set()
-        self._retired_errors += self.perceiver.errors
-        self._retired_dropped += self._inbox.overwritten
-        self._start_worker(fresh)
+        with pinned(self.cores):
+            try:
+                fresh = self._make()
+            except Exception:  # can't build one now: keep the old worker, try again at the next check
+                log.exception("perception %s, and a new one could not be started", why)
+                return False
+            self.restarts += 1
+            log.error("perception %s: restarted it (restart #%d)", why, self.restarts)
+            self._stop.set()
+            self._retired_errors += self.perceiver.errors
+            self._retired_dropped += self._inbox.overwritten
+            self._start_worker(fresh)
         return True
 
     def submit(self, frame: Frame) -> None:
@@ -352,9 +357,12 @@ class ThreadedPerception:
             self.perceiver.close()
 
 
-def build_perception(config: PerceptionConfig) -> PerceptionSchedule:
-    """The schedule named by ``config.schedule`` around a new Perceiver."""
+def build_perception(config: PerceptionConfig, make: Callable[[], Perceiver] | None = None,
+                     cores: frozenset[int] | None = None) -> PerceptionSchedule:
+    """The schedule named by ``config.schedule`` around perceivers from ``make`` (default: a
+    Perceiver of ``config``); a threaded one runs on ``cores`` (None = any)."""
+    make = make if make is not None else (lambda: Perceiver(config))
     if config.schedule == "threaded":
-        return ThreadedPerception(lambda: Perceiver(config), config.hang_timeout_s, config.restart_after_errors,
-                                  config.max_frame_age_ms / 1000.0)
-    return InlinePerception(Perceiver(config))
+        return ThreadedPerception(make, config.hang_timeout_s, config.restart_after_errors,
+                                  config.max_frame_age_ms / 1000.0, cores)
+    return InlinePerception(make())

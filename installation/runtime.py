@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from installation.affinity import pinned
 from installation.clock import wall_s
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.control import CommandInbox, ControlCommand
@@ -73,6 +74,7 @@ class Stages:
     hours: OpeningHours = field(default_factory=lambda: OpeningHours(()))
     quality: AdaptiveQuality | None = None  # live runs: holds the frame rate by the configured model's size
     venue: VenueStage | None = None  # a venue's zones and camera -> screen mapping
+    loop_cores: frozenset[int] | None = None  # threaded perception: the loop's CPU cores (installation.affinity)
 
 
 class Runtime:
@@ -109,10 +111,11 @@ class Runtime:
         self.stages.scenes.generators.warm_up()  # the first shown frame is never a slow or black one
         deadline = None if max_wall_s is None else wall_s() + max_wall_s
         try:
-            while self.running and (max_frames is None or self.telemetry.rendered_frames < max_frames):
-                if deadline is not None and wall_s() >= deadline:
-                    break
-                self.step()
+            with pinned(self.stages.loop_cores):  # the generator on its own core(s), away from MediaPipe
+                while self.running and (max_frames is None or self.telemetry.rendered_frames < max_frames):
+                    if deadline is not None and wall_s() >= deadline:
+                        break
+                    self.step()
         except KeyboardInterrupt:  # Ctrl+C or SIGTERM (see main.py): stop cleanly, keep the stats
             log.info("interrupted after %d frames", self.telemetry.rendered_frames)
         finally:
