@@ -2,11 +2,12 @@
 
 The loop reports, each frame, how long the frame's own work took (everything but the display's
 pacing wait) and how much of that was the generator. Behind the frame budget for a while: one
-step down (about 15% fewer pixels a side). Comfortably inside it, with the next size up predicted
-to fit: one step up. One step at a time, at most one a second, with a wider margin for going up
-than down, so the size never jumps or oscillates; the display scales the picture to the screen,
-so a step shows as a slight change of sharpness. Live runs only: a replay draws at the configured
-size so it stays reproducible.
+step down (about 15% fewer pixels a side), as long as the step buys back a tenth of the budget
+(when the time goes elsewhere, fewer pixels would only cost sharpness). Comfortably inside it,
+with the next size up predicted to fit: one step up. One step at a time, at most one a second,
+with a wider margin for going up than down, so the size never jumps or oscillates; the display
+scales the picture to the screen, so a step shows as a slight change of sharpness. Live runs
+only: a replay draws at the configured size so it stays reproducible.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 STEP = 0.85  # each change scales the side by this (or its inverse)
 BEHIND = 1.0  # smoothed work above this share of the budget = falling behind
 ROOM_UP = 0.75  # the next size up must be predicted under this share of the budget
+WORTH_IT = 0.1  # a step down must buy back at least this share of the budget (else the slowness is elsewhere)
 SETTLE_S = 1.0  # wall seconds between changes, and of evidence before one
 EMA = 0.2  # weight of the newest frame in the smoothed times
 QUANTUM = 8  # sizes are multiples of this (friendly to convolutions and scaling)
@@ -61,7 +63,8 @@ class AdaptiveQuality:
 
     def _current_pressure(self) -> int:
         if self._work_ms > BEHIND * self.budget_ms and self.resolution > self.min_resolution:
-            return -1
+            saved = self._work_ms - self._predicted_ms(self._next_size(-1))
+            return -1 if saved >= WORTH_IT * self.budget_ms else 0
         up = self._next_size(+1)
         if up > self.resolution and self._predicted_ms(up) < ROOM_UP * self.budget_ms:
             return +1

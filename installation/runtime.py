@@ -190,7 +190,6 @@ class Runtime:
         self.telemetry.stage("generate", (generated - mark) * 1000.0)
         keys = self.stages.display.show(image, self._hud() if self.show.overlay else None, recording=self._recording())
         done = self._timed("display", generated)
-        self._adapt_quality(started, mark, generated, done)
 
         latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
         self.telemetry.rendered(done, state.z, image, latency)
@@ -203,6 +202,7 @@ class Runtime:
         for key in keys:
             self.inbox.put(key)  # keys take effect at the next frame boundary, like OSC
         self._log_status(done)
+        self._adapt_quality(started, mark, generated, wall_s())
         self._pace()
 
     def _pace(self) -> None:
@@ -275,12 +275,13 @@ class Runtime:
         if name is not None:
             self._switch_scene(name, "playlist")
 
-    def _adapt_quality(self, started: float, generate_started: float, generated: float, done: float) -> None:
+    def _adapt_quality(self, started: float, generate_started: float, generated: float, finished: float) -> None:
+        """``finished``: the frame's work is done, listeners included; only the pacing wait follows."""
         quality, generator = self.stages.quality, self.stages.scenes.generator
         if quality is None or self.lockstep or generator is not self.stages.generator:
             return
-        work_ms = (done - started) * 1000.0  # the pacing wait comes after ``done``
-        resolution = quality.update(work_ms, (generated - generate_started) * 1000.0, done)
+        work_ms = (finished - started) * 1000.0
+        resolution = quality.update(work_ms, (generated - generate_started) * 1000.0, finished)
         if resolution is not None:
             generator.set_resolution(resolution)
 

@@ -50,6 +50,16 @@ def test_with_headroom_it_climbs_back_and_never_oscillates():
     assert steady == [], "at the top with room to spare: no more changes"
 
 
+def test_it_keeps_the_resolution_when_the_time_goes_elsewhere():
+    quality = AdaptiveQuality(target_fps=60.0, resolution=256, min_resolution=64, max_resolution=256)
+    changes = []
+    for i in range(300):  # 25 ms of work a frame, of which the generator is 3 ms: fewer pixels can't fix it
+        new = quality.update(25.0, 3.0, i / 40.0)
+        if new is not None:
+            changes.append(new)
+    assert changes == [] and quality.resolution == 256
+
+
 def test_it_stays_within_its_bounds():
     quality = AdaptiveQuality(target_fps=60.0, resolution=128, min_resolution=96, max_resolution=128)
     feed(quality, lambda r: 500.0, seconds=10.0)
