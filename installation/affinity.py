@@ -1,9 +1,9 @@
 """CPU cores for the two heavy threads: the render loop (the generator) and perception (MediaPipe).
 
-Measured on this project's 2-core machine (benchmarks/README.md, contention): with both threads
-free to run anywhere, the generator's p95 frame time beside MediaPipe was 1.6–1.8 × its time
-alone; with the loop on one core and MediaPipe (and the threads its graphs start) on the other,
-1.0–1.1 ×, and MediaPipe got through as many frames. The scheduler otherwise moves them about and
+Measured on this project's 2-core machine (benchmarks/README.md, contention, five paired runs):
+with both threads free to run anywhere, the generator's p95 frame time beside MediaPipe was
+1.2–1.8 × its time alone; with the loop on one core and MediaPipe (and the threads its graphs
+start) on the other, 1.0–1.2 ×, and MediaPipe got through as many frames. The scheduler otherwise moves them about and
 they collide. Linux only (``os.sched_setaffinity``); elsewhere, or with one core, nothing is pinned.
 
 Threads inherit the cores of the thread that starts them, so MediaPipe is pinned by building it
