@@ -30,7 +30,6 @@ import statistics
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +39,7 @@ from installation.config import load_config  # noqa: E402
 from installation.contracts import Frame  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 from installation.perception import Perceiver  # noqa: E402
+from installation.sources import clip_frames  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "video"
 DEFAULT_CLIPS = ("intel_asl/walk.mkv", "intel_asl/please.mkv", "intel_asl/sorry.mkv", "intel_asl/book.mkv",
@@ -50,15 +50,7 @@ TARGET = 1.3
 
 def read_frames(path: Path, limit: int | None) -> list[np.ndarray]:
     """The clip's frames, flipped left-right as the default (mirrored) source delivers them."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while limit is None or len(frames) < limit:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.flip(image, 1))
-    capture.release()
-    return frames
+    return clip_frames(path, limit, mirror=True)
 
 
 def perceivers(base) -> dict[str, Perceiver]:

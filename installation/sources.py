@@ -341,6 +341,22 @@ class RealtimePlayback:
         self.inner.close()
 
 
+def clip_frames(path: Path, limit: int | None = None, mirror: bool = False) -> list[np.ndarray]:
+    """A video file's BGR frames in order (at most ``limit``), read as ``VideoFileSource`` reads
+    them (for tests and benchmarks that need a clip in memory). Raises SourceError."""
+    source = VideoFileSource(Path(path), mirror=mirror)
+    frames = []
+    try:
+        while limit is None or len(frames) < limit:
+            frame = source.read()
+            if frame is None:
+                break
+            frames.append(frame.image_bgr)
+    finally:
+        source.close()
+    return frames
+
+
 def _capture_size(capture: cv2.VideoCapture) -> tuple[int, int]:
     width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))

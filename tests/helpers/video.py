@@ -5,20 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from installation.sources import clip_frames as read_frames
 
-def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
-    """The clip's BGR frames in order (at most ``limit``)."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while limit is None or len(frames) < limit:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    return frames
+__all__ = ["join_clips", "read_frames"]
 
 
 def join_clips(out: Path, stretches: list[tuple[Path, int]], size: tuple[int, int] = (640, 480),
