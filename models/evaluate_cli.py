@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -33,23 +34,27 @@ def main(argv: list[str] | None = None) -> int:
     gan = load_checkpoint(args.gan)[0] if args.gan.is_file() else None
     data = load_dataset(args.data, vae_meta.resolution)
     figures: dict[str, object] = {"vae_psnr": vae_psnr_by_set(vae, data)}
-    print(f"VAE {args.vae.name}: held-out PSNR per set (dB)")
-    print("| set | held out | VAE | mean image | gain |\n|---|---|---|---|---|")
-    for theme, row in figures["vae_psnr"].items():
-        print(f"| {theme} | {row['held_out']} | {row['vae_psnr']:.2f} | {row['mean_image_psnr']:.2f} | "
-              f"+{row['gain']:.2f} |")
     if gan is not None:
         figures["gan_diversity"] = gan_diversity(gan, vae, data, args.samples, args.seed)
-        d = figures["gan_diversity"]
-        print(f"\nGAN {args.gan.name}: mean pairwise distance in the VAE's latent space, {args.samples} each")
-        print("| images | samples | real | ratio |\n|---|---|---|---|")
-        print(f"| all | {d['samples']:.2f} | {d['real']:.2f} | {d['ratio']:.2f} |")
-        for theme, row in d.get("by_theme", {}).items():
-            print(f"| {theme} only | {row['samples']:.2f} | {row['real']:.2f} | {row['ratio']:.2f} |")
-    if args.grids is not None:
-        for path in save_grids(vae, gan, data, args.grids, args.seed):
-            print(f"wrote {path}")
+    written = save_grids(vae, gan, data, args.grids, args.seed) if args.grids is not None else []
+    sys.stdout.write(report(figures, args.vae.name, args.gan.name, args.samples, written))
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if all(math.isfinite(r["gain"]) for r in figures["vae_psnr"].values()) else 1
 
+
+def report(figures: dict, vae_name: str, gan_name: str, samples: int, written: list[Path]) -> str:
+    """The figures as the Markdown tables of models/README.md, then the files written; returns the text."""
+    lines = [f"VAE {vae_name}: held-out PSNR per set (dB)", "| set | held out | VAE | mean image | gain |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {theme} | {row['held_out']} | {row['vae_psnr']:.2f} | {row['mean_image_psnr']:.2f} | +{row['gain']:.2f} |"
+              for theme, row in figures["vae_psnr"].items()]
+    diversity = figures.get("gan_diversity")
+    if diversity is not None:
+        lines += ["", f"GAN {gan_name}: mean pairwise distance in the VAE's latent space, {samples} each",
+                  "| images | samples | real | ratio |", "|---|---|---|---|",
+                  f"| all | {diversity['samples']:.2f} | {diversity['real']:.2f} | {diversity['ratio']:.2f} |"]
+        lines += [f"| {theme} only | {row['samples']:.2f} | {row['real']:.2f} | {row['ratio']:.2f} |"
+                  for theme, row in diversity.get("by_theme", {}).items()]
+    lines += [f"wrote {path}" for path in written]
+    return "\n".join(lines) + "\n"
