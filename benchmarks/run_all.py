@@ -141,9 +141,11 @@ def source_note(key: str, entry: dict) -> str:
         parts = [f"{name}: p95 {row['p95_with_perception_ms']:.1f} ÷ {row['p95_alone_ms']:.1f} ms = {row['ratio']:.2f}"
                  for name, row in entry["variants"].items()]
         return "; ".join(parts)
-    variants = entry["variants"]
+    variants, agreement = entry["variants"], entry["every_frame_agreement"]
     return (f"pose regions {variants['pose_regions']['mean_ms']:.1f} ms ÷ pose {variants['pose']['mean_ms']:.1f} ms "
-            f"(palm detector: {entry['palm_detector_value']:.2f}), {entry['frames']} frames")
+            f"(hand model every frame: {entry['every_frame_value']:.2f}, palm detector: {entry['palm_detector_value']:.2f}); "
+            f"against every frame {agreement['landmark_distance_px_median']} px median, "
+            f"{agreement['hands_found_pose_regions']} of {agreement['hands_found_every_frame']} hands; {entry['frames']} frames")
 
 
 def main() -> None:

@@ -2,21 +2,28 @@
 
 The palm detector (MediaPipe Hands' first stage) is the expensive part of finding hands; the
 pose already says where the wrists and knuckles are. ``HandRegions`` takes each hand's region
-from the pose (or from the hand's own landmarks of the frame before, as MediaPipe's tracking
-does), runs only the landmark model on it, and maps the 21 landmarks back to the whole image.
-With ``hand_refresh_frames`` > 1 the two hands take turns, each carried with its pose wrist
-between runs. benchmarks/README.md has the measurement.
+from the pose (or from where the hand itself was, as MediaPipe's tracking does), runs only the
+landmark model on it, and maps the 21 landmarks back to the whole image.
+
+The landmark model still costs half a pose per hand, so a found hand is not looked at again
+every frame: between runs it is carried by its image motion (``HandMotion``: corners followed
+with optical flow, a similarity fitted to them), and the model runs again when the hand changes
+shape (``hand_refresh_change``), after ``hand_refresh_frames`` frames at most, or when it can no
+longer be followed. benchmarks/README.md has the measurement.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from installation.config import PerceptionConfig
 from installation.contracts import Hand, Side
+from installation.hand_motion import HandMotion
 
 log = logging.getLogger(__name__)
 
@@ -48,33 +55,61 @@ POSE_HAND_POINTS = {Side.LEFT: (15, 17, 19), Side.RIGHT: (16, 18, 20)}
 HAND_REGION_POINTS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 POSE_REGION_SCALE = 2.7  # a pose hand region's side, in twice the wrist -> knuckles distance (Holistic's)
 TRACK_RADIUS = 1.5  # last frame's hand is followed if its wrist is this near the pose's, in wrist -> knuckles
+DOUBLE_HAND = 0.3  # two sides' hands this near (median landmark distance, in hand sizes) are one hand
+PALM_AFTER_MISSES = 3  # a side the landmark model missed 3 times in the pose's region: the palm detector looks
+PALM_BACKOFF_STEPS = 5  # ... less and less often: after 4, 8, 16, 32 frames
+SEARCH_BACKOFF = 2  # a side whose hand the model missed is looked at again after 1, then 2 frames (then see above)
 
 
 class HandTrack:
-    """A hand as the landmark model last found it, and where the pose's wrist was then."""
+    """A hand the landmark model found, carried from frame to frame until the model runs again."""
 
-    def __init__(self, points: np.ndarray, score: float, wrist: np.ndarray) -> None:
-        self.points, self.score, self.wrist = points, score, wrist  # (21, 3) normalised; (2,) normalised
-        self.shown_wrist = wrist  # the pose wrist of the frame it was last carried to
+    def __init__(self, points: np.ndarray, score: float, motion: HandMotion | None) -> None:
+        self.points, self.score = points, score  # (21, 3) normalised, as found
+        self.estimate = points  # (21, 3) normalised: where the hand is now
+        self.motion = motion  # follows it in the image between runs (None: not followed, it stays put)
+        self.change = 0.0  # how much it changed shape since found, in percent of its size (inf: lost)
 
-    def carried(self, wrist: np.ndarray) -> np.ndarray:
-        """The (21, 3) landmarks moved by the pose wrist's displacement since they were found."""
-        shifted = self.points.copy()
-        shifted[:, :2] += wrist - self.wrist
-        return shifted
+    def carry(self, gray: np.ndarray | None, size: np.ndarray) -> None:
+        """Move ``estimate`` to this frame by the hand's image motion. A hand that cannot be
+        followed stays where it was last seen, due to be looked at there (MediaPipe's tracking
+        rule; its pose wrist is no better a guide: near the face it jumps)."""
+        followed = self.motion.follow(gray) if self.motion is not None else None
+        if followed is None:
+            self.motion, self.change = None, np.inf
+            return
+        moved_px, self.change = followed
+        self.estimate = self.points.copy()
+        self.estimate[:, :2] = moved_px / size
+
+
+@dataclass
+class _Side:
+    """What HandRegions knows of one side in sight: its hand, if found, and when to run the model."""
+
+    due: int  # the frame from which the next model run is due
+    track: HandTrack | None = None
+    looked_wrist: np.ndarray | None = None  # the pose wrist at the last model run (normalised)
+    misses: int = 0  # model runs in a row that found no hand
 
 
 class HandRegions:
     """Finds the hands inside regions taken from the pose, with MediaPipe's hand landmark model
-    alone (no palm detector). A side whose hand was found in the frame before, near the pose's
-    wrist, is looked for where that hand was (MediaPipe's own tracking rule); otherwise in a
-    square around the pose's wrist and knuckles, turned so the fingers point up. A side whose
-    pose hand points are not visible is not looked for.
+    alone (no palm detector). A side whose hand is being followed, near the pose's wrist, is
+    looked for where that hand is (MediaPipe's own tracking rule); otherwise in a square around
+    the pose's wrist and knuckles, turned so the fingers point up. A side whose pose hand points
+    are not visible is not looked for.
 
-    With ``hand_refresh_frames`` N > 1 the model runs on each hand only every N frames (two hands
-    in turn), and between runs the hand's last landmarks are carried with its pose wrist (the
-    pose runs every frame); a hand just come into sight, just lost, or whose wrist has moved
-    ``hand_fast_motion`` wrist -> knuckles lengths since its last run is looked at sooner."""
+    The model runs on a side: when it comes into sight; when its hand has changed shape by
+    ``hand_refresh_change`` percent of its size since found, or cannot be followed; when its
+    pose wrist has moved ``hand_fast_motion`` wrist -> knuckles lengths since the last run; and
+    at least every ``hand_refresh_frames`` frames (with 1, every frame: no carrying at all). A
+    side whose hand the model missed is looked at again after 1, then 2 frames; missed 3 times
+    where the pose points, it is the palm detector's to look for on the whole frame
+    (``palm_sides``), after 4, 8, 16, 32 frames. The palm detector's hands (``adopt``) are
+    followed like the model's.
+    Beyond sides just come into sight, the model runs at most ``ceil(sides / hand_refresh_frames)``
+    times a frame, the most pressing first."""
 
     def __init__(self, config: PerceptionConfig) -> None:
         from google.protobuf import text_format
@@ -86,85 +121,127 @@ class HandRegions:
         self._rect = rect_pb2.NormalizedRect
         graph = text_format.Parse(HAND_LANDMARK_GRAPH, calculator_pb2.CalculatorGraphConfig())
         self._graph = SolutionBase(graph_config=graph, side_inputs={"model_complexity": config.hand_model_complexity})
-        self._tracks: dict[Side, HandTrack] = {}  # each side's hand as the model last found it
-        self._due: dict[Side, int] = {}  # the frame from which each side in sight is due its next model run
+        self._sides: dict[Side, _Side] = {}  # the sides in sight
+        self._gray: np.ndarray | None = None  # this frame in grey, for following hands
         self._frame = 0  # frames seen
+
+    @property
+    def _carrying(self) -> bool:
+        return self.config.hand_refresh_frames > 1
 
     def find(self, rgb: np.ndarray, pose: np.ndarray) -> tuple[Hand, ...]:
         """The hands of the visitor whose (33, 4) pose is given (sides the visitor's own)."""
         height, width = rgb.shape[:2]
         size = np.array([width, height], np.float32)
         visibility = {side: float(pose[list(points), 3].min()) for side, points in POSE_HAND_POINTS.items()}
+        followed = {side for side, state in self._sides.items() if state.track is not None}
         looked_for = [side for side in sorted(visibility, key=visibility.get, reverse=True)  # the surer hand first
-                      if visibility[side] >= self.config.hand_visibility]
-        for side in set(self._due) - set(looked_for):  # out of sight: looked for at once when back
-            del self._due[side]
-            self._tracks.pop(side, None)
+                      if visibility[side] >= self.config.hand_visibility or side in followed][: self.config.max_hands]
+        self._sides = {side: state for side, state in self._sides.items() if side in looked_for}
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if self._carrying and looked_for else None
+        self._gray = gray
+        for side, state in self._sides.items():
+            if state.track is not None:
+                state.track.carry(gray, size)
         runs = self._sides_to_run(looked_for, pose, size)
-        hands = []
         for side in looked_for:
-            wrist = pose[POSE_HAND_POINTS[side][0], :2]
-            if len(hands) >= self.config.max_hands:  # enough hands found: this side is not looked for
-                self._tracks.pop(side, None)
-                self._due.pop(side, None)
-                continue
             if side in runs:
-                lost = side in self._tracks  # if the model now finds no hand, look again next frame
-                track = self._run_model(rgb, side, pose, size, wrist)
-                self._due[side] = self._frame + (1 if lost and track is None else self.config.hand_refresh_frames)
-            else:
-                track = self._tracks.get(side)
-            if track is not None:
-                track.shown_wrist = wrist
-                hands.append(Hand(track.carried(wrist), side, track.score))
+                self._run_model(rgb, gray, side, pose, size)
+        self._drop_double(pose, size)
         self._frame += 1
+        return self._hands()
+
+    def _hands(self) -> tuple[Hand, ...]:
+        hands = [Hand(state.track.estimate, side, state.track.score)
+                 for side, state in self._sides.items() if state.track is not None]
         return tuple(sorted(hands, key=lambda hand: hand.side is not Side.LEFT))
 
     def _sides_to_run(self, sides: list[Side], pose: np.ndarray, size: np.ndarray) -> set[Side]:
-        """The sides whose hand landmark model runs this frame: one just come into sight, one whose
-        pose wrist has moved fast since its landmarks were found (they would lag), and of the
-        others those ``hand_refresh_frames`` since their last run, the longest waiting first, no
-        more than an even share a frame (two hands refreshed every 2 frames: one a frame, in turn)."""
-        urgent = {side for side in sides if side not in self._due or self._moved_fast(side, pose, size)}
-        waiting = sorted((side for side in sides if side not in urgent and self._due[side] <= self._frame),
-                         key=self._due.get)
+        """The sides whose hand landmark model runs this frame (see the class's rules)."""
+        arrived = {side for side in sides if side not in self._sides}
+        # (how pressing, side): a hand lost from sight or moved fast; then a side with no hand, due
+        # to be looked at (a hand missed is worse than one a little off); then the most changed
+        # hand; then the longest due
+        pressing = []
+        for side in sides:
+            if side in arrived:
+                continue
+            state, track = self._sides[side], self._sides[side].track
+            overdue = float(self._frame - state.due)
+            if track is None and state.misses >= PALM_AFTER_MISSES:
+                continue  # the palm detector's to look for (``palm_sides``)
+            if (track is not None and track.change == np.inf) or self._moved_fast(state, side, pose, size):
+                pressing.append(((3, 0.0), side))
+            elif track is None and overdue >= 0:
+                pressing.append(((2, overdue), side))
+            elif track is not None and track.change > self.config.hand_refresh_change:
+                pressing.append(((1, track.change), side))
+            elif overdue >= 0:
+                pressing.append(((0, overdue), side))
+        pressing.sort(key=lambda item: item[0], reverse=True)
         share = -(-len(sides) // self.config.hand_refresh_frames)  # ceil
-        return urgent | set(waiting[: max(0, share - len(urgent))])
+        return arrived | {side for _, side in pressing[:share]}
 
-    def _moved_fast(self, side: Side, pose: np.ndarray, size: np.ndarray) -> bool:
+    def _drop_double(self, pose: np.ndarray, size: np.ndarray) -> None:
+        """When both sides hold the same hand (the model, looking for a hand the other one hides,
+        finds the other one), keep it on the side whose pose wrist it is nearer."""
+        tracks = {side: state.track for side, state in self._sides.items() if state.track is not None}
+        if len(tracks) < 2:
+            return
+        left, right = (tracks[side].estimate[:, :2] * size for side in (Side.LEFT, Side.RIGHT))
+        hand_size = float(np.ptp(left, axis=0).max())
+        if float(np.median(np.linalg.norm(left - right, axis=1))) > DOUBLE_HAND * hand_size:
+            return
+        distance = {side: float(np.linalg.norm((tracks[side].estimate[0, :2] - pose[POSE_HAND_POINTS[side][0], :2]) * size))
+                    for side in tracks}
+        impostor = self._sides[max(distance, key=distance.get)]
+        impostor.track, impostor.misses = None, impostor.misses + 1
+        impostor.due = min(impostor.due, self._frame + SEARCH_BACKOFF)
+
+    def _moved_fast(self, state: _Side, side: Side, pose: np.ndarray, size: np.ndarray) -> bool:
         """Whether ``side``'s pose wrist has moved more than ``hand_fast_motion`` wrist -> knuckles
-        lengths since its hand's landmarks were found (False without a hand, or with the check off)."""
-        track = self._tracks.get(side)
-        if track is None or self.config.hand_fast_motion <= 0.0:
+        lengths since the model last looked at it (False with the check off)."""
+        if state.looked_wrist is None or self.config.hand_fast_motion <= 0.0:
             return False
         wrist, pinky, index = (pose[i, :2] * size for i in POSE_HAND_POINTS[side])
         reach = float(np.linalg.norm((2.0 * index + pinky) / 3.0 - wrist))
-        return float(np.linalg.norm(wrist - track.wrist * size)) > self.config.hand_fast_motion * reach
+        return float(np.linalg.norm(wrist - state.looked_wrist * size)) > self.config.hand_fast_motion * reach
 
-    def _run_model(self, rgb: np.ndarray, side: Side, pose: np.ndarray, size: np.ndarray, wrist: np.ndarray):
-        """Run the hand landmark model in ``side``'s region; its new HandTrack, or None if no hand."""
-        region = self._region(side, pose, size)
-        self._tracks.pop(side, None)
+    def _run_model(self, rgb: np.ndarray, gray: np.ndarray | None, side: Side, pose: np.ndarray,
+                   size: np.ndarray) -> None:
+        """Run the hand landmark model in ``side``'s region; its track is what it finds (or None)
+        and the side's next run is scheduled."""
+        state = self._sides.setdefault(side, _Side(due=self._frame))
+        wrist = pose[POSE_HAND_POINTS[side][0], :2].copy()
+        result = self._look(rgb, self._region(state.track, side, pose, size))
+        state.track, state.looked_wrist = None, wrist
+        if result is None:
+            state.misses += 1
+            # just lost: look again next frame; missed again and again: less and less often
+            wait = SEARCH_BACKOFF ** min(state.misses - 1, 5)
+            state.due = self._frame + min(wait, self.config.hand_refresh_frames)
+            return
+        points = np.array([(p.x, p.y, p.z) for p in result.landmarks.landmark], np.float32)  # (21, 3)
+        motion = HandMotion(gray, points[:, :2] * size) if gray is not None else None
+        state.track = HandTrack(points, float(result.handedness.classification[0].score), motion)
+        state.misses, state.due = 0, self._frame + self.config.hand_refresh_frames
+
+    def _look(self, rgb: np.ndarray, region):
+        """The hand landmark model's result in ``region`` (None: no region, or no hand there)."""
         if region is None:
             return None
         result = self._graph.process({"image": rgb, "roi": region})
-        if result.landmarks is None:
-            return None
-        points = np.array([(p.x, p.y, p.z) for p in result.landmarks.landmark], np.float32)  # (21, 3)
-        track = HandTrack(points, float(result.handedness.classification[0].score), wrist.copy())
-        self._tracks[side] = track
-        return track
+        return result if result.landmarks is not None else None
 
-    def _region(self, side: Side, pose: np.ndarray, size: np.ndarray):
+    def _region(self, track: HandTrack | None, side: Side, pose: np.ndarray, size: np.ndarray):
         """The NormalizedRect to look in for ``side``'s hand, or None if it lies off the image."""
         wrist, pinky, index = (pose[i, :2] * size for i in POSE_HAND_POINTS[side])
         knuckles = (2.0 * index + pinky) / 3.0  # about the middle finger's knuckle, as Holistic estimates it
         reach = float(np.linalg.norm(knuckles - wrist))
-        track = self._tracks.get(side)
-        previous = track.carried(track.shown_wrist)[:, :2] * size if track is not None else None  # last frame's
-        if previous is not None and np.linalg.norm(previous[0] - wrist) < TRACK_RADIUS * reach:
-            centre, (w, h), angle = _rotated_box(previous[HAND_REGION_POINTS], _hand_angle(previous))
-            scale = 2.0  # MediaPipe's tracking: the box around last frame's landmarks, doubled
+        followed = track.estimate[:, :2] * size if track is not None else None  # where the hand is now
+        if followed is not None and np.linalg.norm(followed[0] - wrist) < TRACK_RADIUS * reach:
+            centre, (w, h), angle = _rotated_box(followed[HAND_REGION_POINTS], _hand_angle(followed))
+            scale = 2.0  # MediaPipe's tracking: the box around the hand's landmarks, doubled
         else:
             centre, angle = knuckles, _angle(wrist, knuckles)
             w = h = 2.0 * reach
@@ -176,10 +253,45 @@ class HandRegions:
         return self._rect(x_center=float(centre[0] / size[0]), y_center=float(centre[1] / size[1]),
                           width=float(side_px / size[0]), height=float(side_px / size[1]), rotation=float(angle))
 
+    def palm_sides(self) -> set[Side]:
+        """Sides in sight, after ``find``, whose hand the landmark model has missed in the pose's
+        region PALM_AFTER_MISSES times in a row and which are due a look: the palm detector is
+        to look for them on the whole frame (the pose's hand points can be wrong: near the face,
+        a hand held edge-on)."""
+        frame = self._frame - 1  # find() has counted this frame already
+        return {side for side, state in self._sides.items()
+                if state.track is None and state.misses >= PALM_AFTER_MISSES
+                and state.due <= frame}
+
+    def adopt(self, rgb: np.ndarray, pose: np.ndarray, hands: tuple[Hand, ...],
+              searched: set[Side]) -> tuple[Hand, ...]:
+        """Follow the hands the palm detector found this frame (after ``find``) on sides that have
+        none, as if the landmark model had found them in their regions; a ``searched`` side it did
+        not find waits longer. Returns every hand followed now."""
+        size = np.array([rgb.shape[1], rgb.shape[0]], np.float32)
+        if self._carrying and self._gray is None:
+            self._gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        frame = self._frame - 1
+        for hand in hands[: self.config.max_hands]:
+            state = self._sides.get(hand.side)
+            if state is not None and state.track is not None:
+                continue  # already followed: the landmark model's own is kept
+            wrist = pose[POSE_HAND_POINTS[hand.side][0], :2].copy()
+            motion = HandMotion(self._gray, hand.landmarks[:, :2] * size) if self._carrying else None
+            self._sides[hand.side] = _Side(due=frame + self.config.hand_refresh_frames, looked_wrist=wrist,
+                                           track=HandTrack(hand.landmarks, hand.score, motion))
+        for side in searched:
+            state = self._sides[side]
+            state.looked_wrist = pose[POSE_HAND_POINTS[side][0], :2].copy()
+            if state.track is None:  # looked for less and less often, unless its wrist moves
+                state.misses += 1
+                state.due = frame + SEARCH_BACKOFF ** min(state.misses - 1, PALM_BACKOFF_STEPS)
+        self._drop_double(pose, size)
+        return self._hands()
+
     def forget(self) -> tuple[Hand, ...]:
-        """Drop the last frame's hands (nobody's pose to follow them with); returns no hands."""
-        self._tracks.clear()
-        self._due.clear()
+        """Drop the hands followed so far (nobody's pose to follow them with); returns no hands."""
+        self._sides.clear()
         return ()
 
     def close(self) -> None:

@@ -8,8 +8,8 @@ region from the pose (wrist, pinky, index; then the hand's own landmarks of the 
 MediaPipe's tracking does) and runs only MediaPipe's hand landmark model on it; the palm detector
 runs only on frames where that finds no hand (no pose, or no hand where the pose points);
 ``"palm_detector"`` runs MediaPipe Hands on the whole frame, palm detector included.
-``hand_refresh_frames`` > 1 runs the hand model on each hand only every so many frames and
-carries it with the pose's wrist between (cheaper, a few pixels less exact: see HandRegions).
+Between runs of the hand model a found hand is carried by its image motion, and the model runs
+again when it changes shape or after ``hand_refresh_frames`` (see HandRegions).
 benchmarks/README.md and benchmarks/perception_ratio.py have the measurement.
 
 Two schedules share one interface (``submit`` a frame, ``poll``/``wait`` for its observation):
@@ -45,6 +45,9 @@ for _left, _right in _PAIRS:
 # Pose landmarks of each hand (MediaPipe Pose's numbering; the Observation's pose already names
 # the visitor's own sides): wrist, pinky knuckle, index knuckle.
 MIN_SHOULDER_VISIBILITY = 0.5  # a pose with no shoulder this visible inside the image is nobody
+PALM_SEARCH_FRAMES = 4  # with a pose whose hand regions hold no hand, the palm detector looks every 4 frames
+
+
 class Perceiver:
     """Owns the MediaPipe graphs. ``process(frame)`` returns an Observation (empty if nobody)."""
 
@@ -121,16 +124,26 @@ class Perceiver:
     def _run_hands(self, rgb: np.ndarray, pose: np.ndarray, mirrored: bool) -> tuple[Hand, ...]:
         if self._hands is None:
             return ()
+        searched: set[Side] = set()
         if self._regions is not None:
             found = self._regions.find(rgb, pose) if pose.shape[0] > 0 else self._regions.forget()
-            if found:
+            searched = self._regions.palm_sides() if pose.shape[0] > 0 else set()
+            if found and not searched:
                 return found
-            # no pose, or no hand where the pose points: the palm detector looks at the whole frame,
-            # with a pose only every hand_refresh_frames (where it points, there was seldom a hand)
+            # no pose, or no hand where the pose points, or a side the landmark model keeps
+            # missing there: the palm detector looks at the whole frame; for no hand at all with
+            # a pose, only every PALM_SEARCH_FRAMES (where the pose points, there was seldom a hand)
             self._palm_wait = self._palm_wait - 1 if pose.shape[0] > 0 else 0
-            if self._palm_wait > 0:
-                return ()
-            self._palm_wait = self.config.hand_refresh_frames
+            if not searched and self._palm_wait > 0:
+                return found
+            self._palm_wait = PALM_SEARCH_FRAMES
+        hands = self._palm_detector_hands(rgb, pose, mirrored)
+        if self._regions is not None and pose.shape[0] > 0:
+            return self._regions.adopt(rgb, pose, hands, searched)  # followed from here on, without it
+        return hands
+
+    def _palm_detector_hands(self, rgb: np.ndarray, pose: np.ndarray, mirrored: bool) -> tuple[Hand, ...]:
+        """MediaPipe Hands on the whole frame, palm detector included; sides from the pose."""
         result = self._hands.process(rgb)
         if not result.multi_hand_landmarks:
             return ()
