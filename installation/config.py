@@ -54,9 +54,9 @@ class PerceptionConfig:
     hand_model_complexity: int = field(default=1, metadata=_range(0, 1))
     hand_regions: str = field(default="pose", metadata=_choices("pose", "palm_detector"))  # where hands are looked for
     hand_visibility: float = field(default=0.5, metadata=_range(0.0, 1.0))  # pose regions: least visibility of a hand
-    hand_refresh_frames: int = field(default=8, metadata=_range(1, 30))  # pose regions: hand model at least every N frames
-    hand_refresh_change: float = field(default=3.0, metadata=_range(0.0, 100.0))  # ... sooner once the hand changed shape this much (%)
-    hand_fast_motion: float = field(default=1.0, metadata=_range(0.0, 100.0))  # ... or its wrist moved this much; 0 = off
+    hand_refresh_frames: int = field(default=10, metadata=_range(1, 30))  # pose regions: hand model at least every N frames
+    hand_refresh_change: float = field(default=4.0, metadata=_range(0.0, 100.0))  # ... sooner once the hand changed shape this much (%)
+    hand_fast_motion: float = field(default=1.5, metadata=_range(0.0, 100.0))  # ... or its wrist moved this much; 0 = off
     min_detection_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     min_tracking_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     input_width: int = field(default=640, metadata=_range(0, 4096))  # 0 = the camera's own size

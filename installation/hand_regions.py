@@ -56,9 +56,9 @@ HAND_REGION_POINTS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 POSE_REGION_SCALE = 2.7  # a pose hand region's side, in twice the wrist -> knuckles distance (Holistic's)
 TRACK_RADIUS = 1.5  # last frame's hand is followed if its wrist is this near the pose's, in wrist -> knuckles
 DOUBLE_HAND = 0.3  # two sides' hands this near (median landmark distance, in hand sizes) are one hand
-PALM_AFTER_MISSES = 3  # a side the landmark model missed 3 times in the pose's region: the palm detector looks
-PALM_BACKOFF_STEPS = 5  # ... less and less often: after 4, 8, 16, 32 frames
-SEARCH_BACKOFF = 2  # a side whose hand the model missed is looked at again after 1, then 2 frames (then see above)
+SEARCH_WAITS = (1, 2, 4, 8, 16)  # a side whose hand the model missed is looked at again after 1, 2, 4, 8, then every 16 frames
+PALM_AFTER_MISSES = 4  # missed 4 times where the pose points: the palm detector looks too (the pose can be wrong)
+PALM_WAITS = (0, 16, 32)  # ... at once, then after 16, then every 32 frames
 
 
 class HandTrack:
@@ -91,6 +91,8 @@ class _Side:
     track: HandTrack | None = None
     looked_wrist: np.ndarray | None = None  # the pose wrist at the last model run (normalised)
     misses: int = 0  # model runs in a row that found no hand
+    palm_due: int | None = None  # the frame from which the palm detector is due to look for it (None: not yet)
+    palm_misses: int = 0  # palm detector looks in a row that found no hand for it
 
 
 class HandRegions:
@@ -104,12 +106,12 @@ class HandRegions:
     ``hand_refresh_change`` percent of its size since found, or cannot be followed; when its
     pose wrist has moved ``hand_fast_motion`` wrist -> knuckles lengths since the last run; and
     at least every ``hand_refresh_frames`` frames (with 1, every frame: no carrying at all). A
-    side whose hand the model missed is looked at again after 1, then 2 frames; missed 3 times
-    where the pose points, it is the palm detector's to look for on the whole frame
-    (``palm_sides``), after 4, 8, 16, 32 frames. The palm detector's hands (``adopt``) are
-    followed like the model's.
-    Beyond sides just come into sight, the model runs at most ``ceil(sides / hand_refresh_frames)``
-    times a frame, the most pressing first."""
+    side whose hand the model missed is looked at again after 1, 2, 4, 8, then every 16 frames
+    (sooner once its pose wrist moves: a hand coming into sight); missed 4 times where the pose
+    points, the palm detector looks for it on the whole frame too (``palm_sides``): at once,
+    after 16, then every 32 frames. The palm detector's hands (``adopt``) are followed like the
+    model's. Beyond sides just come into sight, the model runs at most
+    ``ceil(sides / hand_refresh_frames)`` times a frame, the most pressing first."""
 
     def __init__(self, config: PerceptionConfig) -> None:
         from google.protobuf import text_format
@@ -168,8 +170,6 @@ class HandRegions:
                 continue
             state, track = self._sides[side], self._sides[side].track
             overdue = float(self._frame - state.due)
-            if track is None and state.misses >= PALM_AFTER_MISSES:
-                continue  # the palm detector's to look for (``palm_sides``)
             if (track is not None and track.change == np.inf) or self._moved_fast(state, side, pose, size):
                 pressing.append(((3, 0.0), side))
             elif track is None and overdue >= 0:
@@ -195,8 +195,8 @@ class HandRegions:
         distance = {side: float(np.linalg.norm((tracks[side].estimate[0, :2] - pose[POSE_HAND_POINTS[side][0], :2]) * size))
                     for side in tracks}
         impostor = self._sides[max(distance, key=distance.get)]
-        impostor.track, impostor.misses = None, impostor.misses + 1
-        impostor.due = min(impostor.due, self._frame + SEARCH_BACKOFF)
+        impostor.track = None
+        self._missed(impostor, self._frame)
 
     def _moved_fast(self, state: _Side, side: Side, pose: np.ndarray, size: np.ndarray) -> bool:
         """Whether ``side``'s pose wrist has moved more than ``hand_fast_motion`` wrist -> knuckles
@@ -216,15 +216,21 @@ class HandRegions:
         result = self._look(rgb, self._region(state.track, side, pose, size))
         state.track, state.looked_wrist = None, wrist
         if result is None:
-            state.misses += 1
-            # just lost: look again next frame; missed again and again: less and less often
-            wait = SEARCH_BACKOFF ** min(state.misses - 1, 5)
-            state.due = self._frame + min(wait, self.config.hand_refresh_frames)
+            self._missed(state, self._frame)
             return
         points = np.array([(p.x, p.y, p.z) for p in result.landmarks.landmark], np.float32)  # (21, 3)
         motion = HandMotion(gray, points[:, :2] * size) if gray is not None else None
         state.track = HandTrack(points, float(result.handedness.classification[0].score), motion)
-        state.misses, state.due = 0, self._frame + self.config.hand_refresh_frames
+        state.misses, state.palm_due, state.palm_misses = 0, None, 0
+        state.due = self._frame + self.config.hand_refresh_frames
+
+    def _missed(self, state: _Side, frame: int) -> None:
+        """The model found no hand for ``state``'s side: when to look again (SEARCH_WAITS), and
+        from the PALM_AFTER_MISSES-th miss on, when the palm detector is to look too."""
+        state.misses += 1
+        state.due = frame + SEARCH_WAITS[min(state.misses, len(SEARCH_WAITS)) - 1]
+        if state.misses == PALM_AFTER_MISSES:
+            state.palm_due, state.palm_misses = frame + PALM_WAITS[0], 0
 
     def _look(self, rgb: np.ndarray, region):
         """The hand landmark model's result in ``region`` (None: no region, or no hand there)."""
@@ -260,8 +266,7 @@ class HandRegions:
         a hand held edge-on)."""
         frame = self._frame - 1  # find() has counted this frame already
         return {side for side, state in self._sides.items()
-                if state.track is None and state.misses >= PALM_AFTER_MISSES
-                and state.due <= frame}
+                if state.track is None and state.palm_due is not None and state.palm_due <= frame}
 
     def adopt(self, rgb: np.ndarray, pose: np.ndarray, hands: tuple[Hand, ...],
               searched: set[Side]) -> tuple[Hand, ...]:
@@ -282,10 +287,9 @@ class HandRegions:
                                            track=HandTrack(hand.landmarks, hand.score, motion))
         for side in searched:
             state = self._sides[side]
-            state.looked_wrist = pose[POSE_HAND_POINTS[side][0], :2].copy()
-            if state.track is None:  # looked for less and less often, unless its wrist moves
-                state.misses += 1
-                state.due = frame + SEARCH_BACKOFF ** min(state.misses - 1, PALM_BACKOFF_STEPS)
+            if state.track is None:  # looked for less and less often
+                state.palm_misses += 1
+                state.palm_due = frame + PALM_WAITS[min(state.palm_misses, len(PALM_WAITS) - 1)]
         self._drop_double(pose, size)
         return self._hands()
 
