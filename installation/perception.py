@@ -6,8 +6,9 @@ size); landmarks come back normalised, so nothing downstream cares about the sca
 Where the hands are looked for is ``hand_regions``: ``"pose"`` (the default) takes each hand's
 region from the pose (wrist, pinky, index; then the hand's own landmarks of the frame before, as
 MediaPipe's tracking does) and runs only MediaPipe's hand landmark model on it; the palm detector
-runs only on frames where that finds no hand (no pose, or no hand where the pose points);
-``"palm_detector"`` runs MediaPipe Hands on the whole frame, palm detector included.
+runs only where that finds no hand (no pose, no hand where the pose points, or a side the model
+keeps missing there), and the hands it finds are followed from then on; ``"palm_detector"`` runs
+MediaPipe Hands on the whole frame, palm detector included.
 Between runs of the hand model a found hand is carried by its image motion, and the model runs
 again when it changes shape or after ``hand_refresh_frames`` (see HandRegions).
 benchmarks/README.md and benchmarks/perception_ratio.py have the measurement.
