@@ -43,8 +43,6 @@ MIRRORED_POSE_ORDER = np.arange(POSE_LANDMARK_COUNT)
 for _left, _right in _PAIRS:
     MIRRORED_POSE_ORDER[_left], MIRRORED_POSE_ORDER[_right] = _right, _left
 
-# Pose landmarks of each hand (MediaPipe Pose's numbering; the Observation's pose already names
-# the visitor's own sides): wrist, pinky knuckle, index knuckle.
 MIN_SHOULDER_VISIBILITY = 0.5  # a pose with no shoulder this visible inside the image is nobody
 PALM_SEARCH_FRAMES = 4  # with a pose whose hand regions hold no hand, the palm detector looks every 4 frames
 
