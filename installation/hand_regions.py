@@ -124,12 +124,19 @@ class HandRegions:
         graph = text_format.Parse(HAND_LANDMARK_GRAPH, calculator_pb2.CalculatorGraphConfig())
         self._graph = SolutionBase(graph_config=graph, side_inputs={"model_complexity": config.hand_model_complexity})
         self._sides: dict[Side, _Side] = {}  # the sides in sight
-        self._gray: np.ndarray | None = None  # this frame in grey, for following hands
-        self._frame = 0  # frames seen
+        self._rgb: np.ndarray | None = None  # this frame, and in grey once a hand is to be followed in it
+        self._gray: np.ndarray | None = None
+        self._frame = -1  # this frame's number (find() counts it)
 
     @property
     def _carrying(self) -> bool:
         return self.config.hand_refresh_frames > 1
+
+    def _grey(self) -> np.ndarray:
+        """This frame in grey, converted once, and only when a hand is followed in it."""
+        if self._gray is None:
+            self._gray = cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY)
+        return self._gray
 
     def find(self, rgb: np.ndarray, pose: np.ndarray) -> tuple[Hand, ...]:
         """The hands of the visitor whose (33, 4) pose is given (sides the visitor's own)."""
@@ -140,17 +147,15 @@ class HandRegions:
         looked_for = [side for side in sorted(visibility, key=visibility.get, reverse=True)  # the surer hand first
                       if visibility[side] >= self.config.hand_visibility or side in followed][: self.config.max_hands]
         self._sides = {side: state for side, state in self._sides.items() if side in looked_for}
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if self._carrying and looked_for else None
-        self._gray = gray
-        for side, state in self._sides.items():
+        self._frame, self._rgb, self._gray = self._frame + 1, rgb, None
+        for state in self._sides.values():
             if state.track is not None:
-                state.track.carry(gray, size)
+                state.track.carry(self._grey() if state.track.motion is not None else None, size)
         runs = self._sides_to_run(looked_for, pose, size)
         for side in looked_for:
             if side in runs:
-                self._run_model(rgb, gray, side, pose, size)
+                self._run_model(rgb, side, pose, size)
         self._drop_double(pose, size)
-        self._frame += 1
         return self._hands()
 
     def _hands(self) -> tuple[Hand, ...]:
@@ -196,41 +201,43 @@ class HandRegions:
                     for side in tracks}
         impostor = self._sides[max(distance, key=distance.get)]
         impostor.track = None
-        self._missed(impostor, self._frame)
+        self._missed(impostor)
 
     def _moved_fast(self, state: _Side, side: Side, pose: np.ndarray, size: np.ndarray) -> bool:
         """Whether ``side``'s pose wrist has moved more than ``hand_fast_motion`` wrist -> knuckles
         lengths since the model last looked at it (False with the check off)."""
         if state.looked_wrist is None or self.config.hand_fast_motion <= 0.0:
             return False
-        wrist, pinky, index = (pose[i, :2] * size for i in POSE_HAND_POINTS[side])
-        reach = float(np.linalg.norm((2.0 * index + pinky) / 3.0 - wrist))
+        wrist, _, reach = _pose_hand(pose, side, size)
         return float(np.linalg.norm(wrist - state.looked_wrist * size)) > self.config.hand_fast_motion * reach
 
-    def _run_model(self, rgb: np.ndarray, gray: np.ndarray | None, side: Side, pose: np.ndarray,
-                   size: np.ndarray) -> None:
+    def _run_model(self, rgb: np.ndarray, side: Side, pose: np.ndarray, size: np.ndarray) -> None:
         """Run the hand landmark model in ``side``'s region; its track is what it finds (or None)
         and the side's next run is scheduled."""
         state = self._sides.setdefault(side, _Side(due=self._frame))
-        wrist = pose[POSE_HAND_POINTS[side][0], :2].copy()
         result = self._look(rgb, self._region(state.track, side, pose, size))
-        state.track, state.looked_wrist = None, wrist
+        state.track, state.looked_wrist = None, pose[POSE_HAND_POINTS[side][0], :2].copy()
         if result is None:
-            self._missed(state, self._frame)
+            self._missed(state)
             return
         points = np.array([(p.x, p.y, p.z) for p in result.landmarks.landmark], np.float32)  # (21, 3)
-        motion = HandMotion(gray, points[:, :2] * size) if gray is not None else None
-        state.track = HandTrack(points, float(result.handedness.classification[0].score), motion)
+        self._found(state, points, float(result.handedness.classification[0].score), size)
+
+    def _found(self, state: _Side, points: np.ndarray, score: float, size: np.ndarray) -> None:
+        """A hand found for ``state``'s side, by the landmark model or the palm detector: it is
+        followed from this frame on, and looked at again in ``hand_refresh_frames`` at most."""
+        motion = HandMotion(self._grey(), points[:, :2] * size) if self._carrying else None
+        state.track = HandTrack(points, score, motion)
         state.misses, state.palm_due, state.palm_misses = 0, None, 0
         state.due = self._frame + self.config.hand_refresh_frames
 
-    def _missed(self, state: _Side, frame: int) -> None:
+    def _missed(self, state: _Side) -> None:
         """The model found no hand for ``state``'s side: when to look again (SEARCH_WAITS), and
         from the PALM_AFTER_MISSES-th miss on, when the palm detector is to look too."""
         state.misses += 1
-        state.due = frame + SEARCH_WAITS[min(state.misses, len(SEARCH_WAITS)) - 1]
+        state.due = self._frame + SEARCH_WAITS[min(state.misses, len(SEARCH_WAITS)) - 1]
         if state.misses == PALM_AFTER_MISSES:
-            state.palm_due, state.palm_misses = frame + PALM_WAITS[0], 0
+            state.palm_due, state.palm_misses = self._frame + PALM_WAITS[0], 0
 
     def _look(self, rgb: np.ndarray, region):
         """The hand landmark model's result in ``region`` (None: no region, or no hand there)."""
@@ -241,9 +248,7 @@ class HandRegions:
 
     def _region(self, track: HandTrack | None, side: Side, pose: np.ndarray, size: np.ndarray):
         """The NormalizedRect to look in for ``side``'s hand, or None if it lies off the image."""
-        wrist, pinky, index = (pose[i, :2] * size for i in POSE_HAND_POINTS[side])
-        knuckles = (2.0 * index + pinky) / 3.0  # about the middle finger's knuckle, as Holistic estimates it
-        reach = float(np.linalg.norm(knuckles - wrist))
+        wrist, knuckles, reach = _pose_hand(pose, side, size)
         followed = track.estimate[:, :2] * size if track is not None else None  # where the hand is now
         if followed is not None and np.linalg.norm(followed[0] - wrist) < TRACK_RADIUS * reach:
             centre, (w, h), angle = _rotated_box(followed[HAND_REGION_POINTS], _hand_angle(followed))
@@ -264,9 +269,8 @@ class HandRegions:
         region PALM_AFTER_MISSES times in a row and which are due a look: the palm detector is
         to look for them on the whole frame (the pose's hand points can be wrong: near the face,
         a hand held edge-on)."""
-        frame = self._frame - 1  # find() has counted this frame already
         return {side for side, state in self._sides.items()
-                if state.track is None and state.palm_due is not None and state.palm_due <= frame}
+                if state.track is None and state.palm_due is not None and state.palm_due <= self._frame}
 
     def adopt(self, rgb: np.ndarray, pose: np.ndarray, hands: tuple[Hand, ...],
               searched: set[Side]) -> tuple[Hand, ...]:
@@ -274,22 +278,16 @@ class HandRegions:
         none, as if the landmark model had found them in their regions; a ``searched`` side it did
         not find waits longer. Returns every hand followed now."""
         size = np.array([rgb.shape[1], rgb.shape[0]], np.float32)
-        if self._carrying and self._gray is None:
-            self._gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        frame = self._frame - 1
         for hand in hands[: self.config.max_hands]:
-            state = self._sides.get(hand.side)
-            if state is not None and state.track is not None:
-                continue  # already followed: the landmark model's own is kept
-            wrist = pose[POSE_HAND_POINTS[hand.side][0], :2].copy()
-            motion = HandMotion(self._gray, hand.landmarks[:, :2] * size) if self._carrying else None
-            self._sides[hand.side] = _Side(due=frame + self.config.hand_refresh_frames, looked_wrist=wrist,
-                                           track=HandTrack(hand.landmarks, hand.score, motion))
+            state = self._sides.setdefault(hand.side, _Side(due=self._frame))
+            if state.track is None:  # a side already followed keeps the landmark model's hand
+                state.looked_wrist = pose[POSE_HAND_POINTS[hand.side][0], :2].copy()
+                self._found(state, hand.landmarks, hand.score, size)
         for side in searched:
             state = self._sides[side]
             if state.track is None:  # looked for less and less often
                 state.palm_misses += 1
-                state.palm_due = frame + PALM_WAITS[min(state.palm_misses, len(PALM_WAITS) - 1)]
+                state.palm_due = self._frame + PALM_WAITS[min(state.palm_misses, len(PALM_WAITS) - 1)]
         self._drop_double(pose, size)
         return self._hands()
 
@@ -300,6 +298,14 @@ class HandRegions:
 
     def close(self) -> None:
         self._graph.close()
+
+
+def _pose_hand(pose: np.ndarray, side: Side, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``side``'s wrist and knuckles (about the middle finger's, as Holistic estimates it) from
+    the pose, in pixels, and the distance between them."""
+    wrist, pinky, index = (pose[i, :2] * size for i in POSE_HAND_POINTS[side])
+    knuckles = (2.0 * index + pinky) / 3.0
+    return wrist, knuckles, float(np.linalg.norm(knuckles - wrist))
 
 
 def _angle(wrist: np.ndarray, fingers: np.ndarray) -> float:
