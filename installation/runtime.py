@@ -173,10 +173,11 @@ class Runtime:
         self._last_t = now
         self._follow_playlist(now, step_s)
         self.stages.scenes.reload_if_changed(wall_s())  # development mode only
-        inputs = SceneInputs(features, now, step_s, self.show.beat_phase(now), self.show.tempo_bpm,
-                             self.show.external, gestures, self._taught_mappings(features), frame=self._last_frame,
-                             body=self._body, zone_events=zone_events, audience=self._audience)
         frozen = self.show.freeze and self._last_state is not None
+        taught = self._taught_mappings(features) if not frozen else {}  # a frozen picture uses no inputs
+        inputs = SceneInputs(features, now, step_s, self.show.beat_phase(now), self.show.tempo_bpm,
+                             self.show.external, gestures, taught, frame=self._last_frame,
+                             body=self._body, zone_events=zone_events, audience=self._audience)
         state = self._last_state if frozen else self._scene_update(inputs)
         followed = self.show.followed_latent(now)
         if followed is not None and not frozen:  # following another instance: its latent, our params
