@@ -14,8 +14,6 @@ longer be followed. benchmarks/README.md has the measurement.
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
 
 import cv2
@@ -24,8 +22,7 @@ import numpy as np
 from installation.config import PerceptionConfig
 from installation.contracts import Hand, Side
 from installation.hand_motion import HandMotion
-
-log = logging.getLogger(__name__)
+from installation.native_logs import quiet_mediapipe
 
 # MediaPipe's hand landmark model alone, on a region given with each image (the subgraph that
 # MediaPipe Hands runs after its palm detector, and Holistic after its pose).
@@ -45,17 +42,15 @@ node {
 }
 """
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-# Pose landmark order with every left/right pair swapped (0 nose, then eyes, ears, mouth, body).
+# Each hand's wrist, pinky knuckle and index knuckle in the pose (the Observation's pose already
+# names the visitor's own sides).
 POSE_HAND_POINTS = {Side.LEFT: (15, 17, 19), Side.RIGHT: (16, 18, 20)}
 # Hand landmarks MediaPipe uses to place the next frame's region (its HandLandmarksToRect).
 HAND_REGION_POINTS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 POSE_REGION_SCALE = 2.7  # a pose hand region's side, in twice the wrist -> knuckles distance (Holistic's)
 TRACK_RADIUS = 1.5  # last frame's hand is followed if its wrist is this near the pose's, in wrist -> knuckles
 DOUBLE_HAND = 0.3  # two sides' hands this near (median landmark distance, in hand sizes) are one hand
+PALM_SEARCH_FRAMES = 4  # with no hand found at all, the palm detector looks every 4 frames without one
 SEARCH_WAITS = (1, 2, 4, 8, 16)  # a side whose hand the model missed is looked at again after 1, 2, 4, 8, then every 16 frames
 PALM_AFTER_MISSES = 4  # missed 4 times where the pose points: the palm detector looks too (the pose can be wrong)
 PALM_WAITS = (0, 16, 32)  # ... at once, then after 16, then every 32 frames
@@ -109,11 +104,12 @@ class HandRegions:
     side whose hand the model missed is looked at again after 1, 2, 4, 8, then every 16 frames
     (sooner once its pose wrist moves: a hand coming into sight); missed 4 times where the pose
     points, the palm detector looks for it on the whole frame too (``palm_sides``): at once,
-    after 16, then every 32 frames. The palm detector's hands (``adopt``) are followed like the
-    model's. Beyond sides just come into sight, the model runs at most
+    after 16, then every 32 frames (``palm_wanted``). The palm detector's hands (``adopt``) are
+    followed like the model's. Beyond sides just come into sight, the model runs at most
     ``ceil(sides / hand_refresh_frames)`` times a frame, the most pressing first."""
 
     def __init__(self, config: PerceptionConfig) -> None:
+        quiet_mediapipe()
         from google.protobuf import text_format
         from mediapipe.framework import calculator_pb2
         from mediapipe.framework.formats import rect_pb2
@@ -127,6 +123,8 @@ class HandRegions:
         self._rgb: np.ndarray | None = None  # this frame, and in grey once a hand is to be followed in it
         self._gray: np.ndarray | None = None
         self._frame = -1  # this frame's number (find() counts it)
+        self._palm_wait = 0  # frames without a hand until the palm detector may look again
+        self._searched: set[Side] = set()  # sides the palm detector looks for this frame
 
     @property
     def _carrying(self) -> bool:
@@ -251,7 +249,8 @@ class HandRegions:
         wrist, knuckles, reach = _pose_hand(pose, side, size)
         followed = track.estimate[:, :2] * size if track is not None else None  # where the hand is now
         if followed is not None and np.linalg.norm(followed[0] - wrist) < TRACK_RADIUS * reach:
-            centre, (w, h), angle = _rotated_box(followed[HAND_REGION_POINTS], _hand_angle(followed))
+            angle = _hand_angle(followed)
+            centre, (w, h) = _rotated_box(followed[HAND_REGION_POINTS], angle)
             scale = 2.0  # MediaPipe's tracking: the box around the hand's landmarks, doubled
         else:
             centre, angle = knuckles, _angle(wrist, knuckles)
@@ -264,26 +263,33 @@ class HandRegions:
         return self._rect(x_center=float(centre[0] / size[0]), y_center=float(centre[1] / size[1]),
                           width=float(side_px / size[0]), height=float(side_px / size[1]), rotation=float(angle))
 
-    def palm_sides(self) -> set[Side]:
-        """Sides in sight, after ``find``, whose hand the landmark model has missed in the pose's
-        region PALM_AFTER_MISSES times in a row and which are due a look: the palm detector is
-        to look for them on the whole frame (the pose's hand points can be wrong: near the face,
-        a hand held edge-on)."""
-        return {side for side, state in self._sides.items()
-                if state.track is None and state.palm_due is not None and state.palm_due <= self._frame}
+    def palm_wanted(self) -> bool:
+        """After ``find``: whether the palm detector is to look at the whole frame. It looks for
+        the sides whose hand the landmark model missed PALM_AFTER_MISSES times in a row where the
+        pose points, when they are due (the pose's hand points can be wrong: near the face, a
+        hand held edge-on); and, with no hand found at all, every PALM_SEARCH_FRAMES frames
+        without one (a close-up where the pose is a guess). Its hands go to ``adopt``."""
+        self._searched = {side for side, state in self._sides.items()
+                          if state.track is None and state.palm_due is not None and state.palm_due <= self._frame}
+        if not self._searched and any(state.track is not None for state in self._sides.values()):
+            return False
+        self._palm_wait -= 1
+        if not self._searched and self._palm_wait > 0:
+            return False
+        self._palm_wait = PALM_SEARCH_FRAMES
+        return True
 
-    def adopt(self, rgb: np.ndarray, pose: np.ndarray, hands: tuple[Hand, ...],
-              searched: set[Side]) -> tuple[Hand, ...]:
-        """Follow the hands the palm detector found this frame (after ``find``) on sides that have
-        none, as if the landmark model had found them in their regions; a ``searched`` side it did
-        not find waits longer. Returns every hand followed now."""
+    def adopt(self, rgb: np.ndarray, pose: np.ndarray, hands: tuple[Hand, ...]) -> tuple[Hand, ...]:
+        """Follow the hands the palm detector found this frame (``palm_wanted``) on sides that
+        have none, as if the landmark model had found them in their regions; a side it was to
+        look for and did not find waits longer. Returns every hand followed now."""
         size = np.array([rgb.shape[1], rgb.shape[0]], np.float32)
         for hand in hands[: self.config.max_hands]:
             state = self._sides.setdefault(hand.side, _Side(due=self._frame))
             if state.track is None:  # a side already followed keeps the landmark model's hand
                 state.looked_wrist = pose[POSE_HAND_POINTS[hand.side][0], :2].copy()
                 self._found(state, hand.landmarks, hand.score, size)
-        for side in searched:
+        for side in self._searched:
             state = self._sides[side]
             if state.track is None:  # looked for less and less often
                 state.palm_misses += 1
@@ -291,10 +297,11 @@ class HandRegions:
         self._drop_double(pose, size)
         return self._hands()
 
-    def forget(self) -> tuple[Hand, ...]:
-        """Drop the hands followed so far (nobody's pose to follow them with); returns no hands."""
+    def forget(self) -> None:
+        """Drop the hands followed so far: nobody's pose to follow them with (and without a pose,
+        the palm detector looks at every frame)."""
         self._sides.clear()
-        return ()
+        self._palm_wait = PALM_SEARCH_FRAMES
 
     def close(self) -> None:
         self._graph.close()
@@ -328,9 +335,9 @@ def _turn(vector: np.ndarray, angle: float) -> np.ndarray:
     return np.array([vector[0] * cos - vector[1] * sin, vector[0] * sin + vector[1] * cos])
 
 
-def _rotated_box(points: np.ndarray, angle: float) -> tuple[np.ndarray, tuple[float, float], float]:
-    """(centre, (width, height), angle) of the smallest box turned by ``angle`` around (N, 2) points."""
+def _rotated_box(points: np.ndarray, angle: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """(centre, (width, height)) of the smallest box turned by ``angle`` around (N, 2) points."""
     middle = (points.max(axis=0) + points.min(axis=0)) / 2.0
     turned = np.stack([_turn(point, -angle) for point in points - middle])
     low, high = turned.min(axis=0), turned.max(axis=0)
-    return middle + _turn((low + high) / 2.0, angle), (float(high[0] - low[0]), float(high[1] - low[1])), angle
+    return middle + _turn((low + high) / 2.0, angle), (float(high[0] - low[0]), float(high[1] - low[1]))

@@ -32,6 +32,7 @@ from installation.affinity import pinned
 from installation.config import PerceptionConfig
 from installation.contracts import POSE_LANDMARK_COUNT, Frame, Hand, HandLandmark, Observation, PoseLandmark, Side
 from installation.hand_regions import HandRegions
+from installation.native_logs import quiet_mediapipe
 from installation.slots import NewestSlot
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,12 @@ for _left, _right in _PAIRS:
     MIRRORED_POSE_ORDER[_left], MIRRORED_POSE_ORDER[_right] = _right, _left
 
 MIN_SHOULDER_VISIBILITY = 0.5  # a pose with no shoulder this visible inside the image is nobody
-PALM_SEARCH_FRAMES = 4  # with a pose whose hand regions hold no hand, the palm detector looks every 4 frames
-
 
 class Perceiver:
     """Owns the MediaPipe graphs. ``process(frame)`` returns an Observation (empty if nobody)."""
 
     def __init__(self, config: PerceptionConfig) -> None:
+        quiet_mediapipe()
         import mediapipe as mp  # imported here: start-up cost is paid only when perception is used
 
         self.config = config
@@ -75,7 +75,6 @@ class Perceiver:
             else None
         )
         self._regions = HandRegions(config) if config.hands and config.hand_regions == "pose" else None
-        self._palm_wait = 0  # pose regions: frames until the palm detector may look again
 
     def process(self, frame: Frame) -> Observation:
         """Run pose and hands on one frame. A MediaPipe failure is logged, counted and gives an
@@ -123,23 +122,15 @@ class Perceiver:
     def _run_hands(self, rgb: np.ndarray, pose: np.ndarray, mirrored: bool) -> tuple[Hand, ...]:
         if self._hands is None:
             return ()
-        searched: set[Side] = set()
-        if self._regions is not None:
-            found = self._regions.find(rgb, pose) if pose.shape[0] > 0 else self._regions.forget()
-            searched = self._regions.palm_sides() if pose.shape[0] > 0 else set()
-            if found and not searched:
-                return found
-            # no pose, or no hand where the pose points, or a side the landmark model keeps
-            # missing there: the palm detector looks at the whole frame; for no hand at all with
-            # a pose, only every PALM_SEARCH_FRAMES (where the pose points, there was seldom a hand)
-            self._palm_wait = self._palm_wait - 1 if pose.shape[0] > 0 else 0
-            if not searched and self._palm_wait > 0:
-                return found
-            self._palm_wait = PALM_SEARCH_FRAMES
-        hands = self._palm_detector_hands(rgb, pose, mirrored)
-        if self._regions is not None and pose.shape[0] > 0:
-            return self._regions.adopt(rgb, pose, hands, searched)  # followed from here on, without it
-        return hands
+        if self._regions is None:  # hand_regions = "palm_detector"
+            return self._palm_detector_hands(rgb, pose, mirrored)
+        if pose.shape[0] == 0:  # nobody's pose to take regions from: the palm detector, every frame
+            self._regions.forget()
+            return self._palm_detector_hands(rgb, pose, mirrored)
+        found = self._regions.find(rgb, pose)
+        if not self._regions.palm_wanted():
+            return found
+        return self._regions.adopt(rgb, pose, self._palm_detector_hands(rgb, pose, mirrored))
 
     def _palm_detector_hands(self, rgb: np.ndarray, pose: np.ndarray, mirrored: bool) -> tuple[Hand, ...]:
         """MediaPipe Hands on the whole frame, palm detector included; sides from the pose."""

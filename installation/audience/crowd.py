@@ -27,6 +27,7 @@ from installation.audience.tracking import Person, Tracker, TrackerConfig
 from installation.audience.zones import Zone, ZoneEvent, ZoneWatch, anchor_point
 from installation.config import PerceptionConfig
 from installation.contracts import Frame, Hand, Observation
+from installation.native_logs import quiet_mediapipe
 from installation.perception import MIRRORED_POSE_ORDER, assign_sides
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class CrowdPerceiver:
 
     def __init__(self, perception: PerceptionConfig, config: AudienceConfig | None = None,
                  zones: Sequence[Zone] = ()) -> None:
+        quiet_mediapipe()
         import mediapipe as mp  # imported here: the start-up cost is paid only when used
 
         self.perception = perception

@@ -21,7 +21,6 @@ of its torso for the tracker's appearance term.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -29,10 +28,10 @@ import cv2
 import numpy as np
 
 from installation.contracts import POSE_LANDMARK_COUNT, PoseLandmark
+from installation.native_logs import quiet_mediapipe
 
 log = logging.getLogger(__name__)
 
-os.environ.setdefault("GLOG_minloglevel", "2")
 
 HIST_BINS = (16, 4)  # hue x saturation: clothing colour; value (brightness) is left out, it follows the lighting
 DESCRIPTOR_SIZE = HIST_BINS[0] * HIST_BINS[1]
@@ -159,6 +158,7 @@ class PeopleDetector:
     """
 
     def __init__(self, config: DetectorConfig) -> None:
+        quiet_mediapipe()
         import mediapipe as mp  # imported here: the start-up cost is paid only when used
 
         self.config = config
