@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +42,7 @@ from installation.contracts import Frame, LatentState  # noqa: E402
 from installation.generator import GeneratorHost  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 from installation.perception import Perceiver  # noqa: E402
+from installation.sources import clip_frames  # noqa: E402
 
 DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "walk.mkv"
 TARGET = 1.25
@@ -53,14 +53,7 @@ class PerceptionLoad:
 
     def __init__(self, clip: Path, cores: frozenset[int] | None = None) -> None:
         self.cores = cores  # the worker and MediaPipe's threads run here (None = any core)
-        capture = cv2.VideoCapture(str(clip))
-        self._images = []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            self._images.append(cv2.flip(image, 1))  # mirrored, as the default source delivers it
-        capture.release()
+        self._images = clip_frames(clip, None, mirror=True)  # mirrored, as the default source delivers it
         self.active, self._stop = threading.Event(), threading.Event()
         self.frames = 0
         self._thread = threading.Thread(target=self._work, name="perception-load", daemon=True)

@@ -87,7 +87,7 @@ def loop_figures(clip: Path, seconds: float, rounds: int) -> dict:
             "freshness": round(row["perceived_fps"] / pace, 3),
         }
     default = config.perception.schedule
-    raw = {"schedules": rows, "naive": rows["naive"], "camera_fps": camera_fps, "display_hz": display_hz,
+    raw = {"schedules": rows, "camera_fps": camera_fps, "display_hz": display_hz,
            "clip": clip.name, "seconds_per_run": seconds, "rounds": rounds, "runs": runs}
     result = {}
     for key in ("latency_overhead", "stale_ratio", "freshness"):
@@ -127,16 +127,22 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _other_schedule(entry: dict) -> str:
+    """The figure of the schedule not configured, named, e.g. "(inline: 1.47)"."""
+    other = "inline" if entry["schedule"] == "threaded" else "threaded"
+    return f"({other}: {entry[f'{other}_value']})"
+
+
 def source_note(key: str, entry: dict) -> str:
     if key == "latency_overhead":
         return (f"{entry['schedule']}: latency p50 {entry['latency_p50_ms']:.1f} ms ÷ stages {entry['stage_sum_p50_ms']:.1f} ms"
-                f" (inline: {entry.get('inline_value', entry.get('threaded_value'))})")
+                f" {_other_schedule(entry)}")
     if key == "stale_ratio":
         return (f"{entry['schedule']}: p95 {entry['latency_p95_ms']:.1f} ms ÷ naive FIFO {entry['naive_latency_p95_ms']:.1f} ms"
-                f" (inline: {entry.get('inline_value', entry.get('threaded_value'))})")
+                f" {_other_schedule(entry)}")
     if key == "freshness":
         return (f"{entry['schedule']}: {entry['new_pictures_per_s']:.1f} new pictures/s ÷ min({entry['camera_fps']:g} fps, "
-                f"{entry['display_hz']:g} Hz) (inline: {entry.get('inline_value', entry.get('threaded_value'))})")
+                f"{entry['display_hz']:g} Hz) {_other_schedule(entry)}")
     if key == "contention":
         parts = [f"{name}: p95 {row['p95_with_perception_ms']:.1f} ÷ {row['p95_alone_ms']:.1f} ms = {row['ratio']:.2f}"
                  for name, row in entry["variants"].items()]

@@ -9,6 +9,7 @@ import pytest
 from installation.config import PerceptionConfig
 from installation.contracts import Frame, PoseLandmark, Side
 from installation.perception import InlinePerception, Perceiver, ThreadedPerception, assign_sides
+from tests.helpers.video import mirrored_frames
 
 
 @pytest.fixture(scope="module")
@@ -93,24 +94,13 @@ def test_threaded_schedule_returns_the_same_observation_as_inline(media):
     assert threaded.poll() is None
 
 
-def _clip_frames(path, count: int) -> list[Frame]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(Frame(len(frames), len(frames) / 30, 0.0, cv2.flip(image, 1), True))
-    return frames
-
-
 def test_hands_found_from_pose_regions_match_the_palm_detectors(media):
     # a signer with both hands up, mirrored as the runtime sees it: the same hands, sides and
     # landmarks (within a few pixels of the 640-pixel image) whichever way the hands are found
     regions = Perceiver(PerceptionConfig(hand_regions="pose"))
     palms = Perceiver(PerceptionConfig(hand_regions="palm_detector"))
     distances, both = [], 0
-    for frame in _clip_frames(media / "video" / "intel_asl" / "please.mkv", 30):
+    for frame in mirrored_frames(media / "video" / "intel_asl" / "please.mkv", 30):
         a, b = regions.process(frame), palms.process(frame)
         found_a = {hand.side: hand.landmarks for hand in a.hands}
         found_b = {hand.side: hand.landmarks for hand in b.hands}

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import cv2
 
+from installation.contracts import Frame
 from installation.sources import clip_frames as read_frames
 
-__all__ = ["join_clips", "read_frames"]
+__all__ = ["join_clips", "mirrored_frames", "read_frames"]
+
+
+def mirrored_frames(path: Path, limit: int | None = None, fps: float = 30.0) -> list[Frame]:
+    """The clip's frames as the runtime's default (mirrored) source hands them over."""
+    images = read_frames(path, limit, mirror=True)
+    return [Frame(index, index / fps, 0.0, image, True) for index, image in enumerate(images)]
 
 
 def join_clips(out: Path, stretches: list[tuple[Path, int]], size: tuple[int, int] = (640, 480),
