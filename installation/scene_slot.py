@@ -15,13 +15,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from installation.contracts import LatentState
 from installation.errors import ConfigError, SceneError
 from installation.generator import GeneratorHost
 from installation.generator_pool import GeneratorPool
+from installation.scene_kit.blend import blend_pixels, smoothstep
 from installation.scene_kit.tools import scene_tools_for
 from models.latent_tools import slerp
 from scenes import SceneLibrary
@@ -139,7 +139,7 @@ class SceneSlot:
             return self.scene.compose(self.generator.render(state), inputs)
         if outgoing.started_t is None:
             outgoing.started_t = inputs.t
-        amount = _smoothstep((inputs.t - outgoing.started_t) / self.crossfade_s)
+        amount = smoothstep((inputs.t - outgoing.started_t) / self.crossfade_s)
         if amount >= 1.0:
             self._end_fade()
             return self.scene.compose(self.generator.render(state), inputs)
@@ -147,7 +147,12 @@ class SceneSlot:
             z = slerp(np.asarray(outgoing.state.z, np.float32), np.asarray(state.z, np.float32), amount)
             return self.scene.compose(self.generator.render(LatentState(z, state.params)), inputs)
         incoming = self.scene.compose(self.generator.render(state), inputs)
-        leaving = outgoing.scene.compose(outgoing.generator.render(outgoing.state), inputs)
+        try:
+            leaving = outgoing.scene.compose(outgoing.generator.render(outgoing.state), inputs)
+        except Exception:  # as in update(): the outgoing scene's fault is not the new one's
+            log.exception("outgoing scene %s raised during the crossfade; cutting", outgoing.scene.name)
+            self._end_fade()
+            return incoming
         return blend_pixels(leaving, incoming, amount)
 
     # development mode
@@ -245,23 +250,8 @@ def parse_scene_params(entries: tuple[str, ...], library: SceneLibrary) -> dict[
     return params
 
 
-def blend_pixels(leaving: np.ndarray, incoming: np.ndarray, amount: float) -> np.ndarray:
-    """``amount`` of ``incoming`` over ``leaving`` (RGB uint8), at the larger of the two sizes."""
-    if leaving.shape != incoming.shape:
-        height = max(leaving.shape[0], incoming.shape[0])
-        width = max(leaving.shape[1], incoming.shape[1])
-        leaving = cv2.resize(leaving, (width, height), interpolation=cv2.INTER_LINEAR)
-        incoming = cv2.resize(incoming, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.addWeighted(incoming, amount, leaving, 1.0 - amount, 0.0)
-
-
 def _close(scene: Scene) -> None:
     try:
         scene.close()
     except Exception:  # artist code: a scene that cannot close must not stop the show
         log.exception("scene %s raised while closing", scene.name)
-
-
-def _smoothstep(x: float) -> float:
-    x = min(1.0, max(0.0, x))
-    return x * x * (3.0 - 2.0 * x)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from installation.contracts import LatentState
+from installation.scene_kit.blend import smoothstep
 from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
 
 ANCHORS = 12
@@ -50,7 +51,7 @@ class DreamDriftScene(Scene):
         self.position += max(0.0, inputs.dt) * pace / self.params["seconds_per_anchor"]
         position = self.position
         index, amount = int(position) % ANCHORS, position - math.floor(position)
-        eased = amount * amount * (3.0 - 2.0 * amount)  # smoothstep: no kink at the anchors
+        eased = smoothstep(amount)  # no kink at the anchors
         z = slerp(self.anchors[index], self.anchors[(index + 1) % ANCHORS], eased)
         swell = 0.0
         if inputs.beat_phase is not None:

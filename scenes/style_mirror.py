@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from installation.contracts import LatentState
+from installation.generator import THEME_PARAM
 from installation.mapping import LatentDrift
 from installation.scene_kit.segmentation import PersonMask, SegmentationUnavailable
 from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
@@ -34,7 +35,6 @@ MASK_SIZE = 160  # pixels of the square copy that is segmented
 MIN_PRESENCE = 0.05  # below this nobody is there: no segmentation is run
 MIN_PERSON_AREA = 0.01  # share of the square the mask must cover to count as a person
 MASK_EDGE = (0.3, 0.7)  # the soft mask is sharpened by a smoothstep between these values
-THEME = "theme"  # LatentState.params key of a conditional model's theme (installation.generator)
 
 
 def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -86,7 +86,7 @@ class StyleMirrorScene(Scene):
 
     def _theme_params(self) -> dict[str, float]:
         theme = self.params["style_theme"]
-        return {THEME: float(round(theme))} if theme >= 0 else {}
+        return {THEME_PARAM: float(round(theme))} if theme >= 0 else {}
 
     def update(self, inputs: SceneInputs) -> LatentState:
         present = inputs.features.presence >= MIN_PRESENCE and inputs.frame is not None

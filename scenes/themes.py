@@ -20,12 +20,13 @@ import logging
 import numpy as np
 
 from installation.contracts import LatentState
+from installation.generator import THEME_PARAM
+from installation.scene_kit.blend import blend_pixels, smoothstep
 from scenes.base import ParamSpec, SceneInputs, SceneTools
 from scenes.body_latent import BodyLatentScene
 
 log = logging.getLogger(__name__)
 
-THEME = "theme"  # LatentState.params key of a conditional model's theme (installation.generator)
 MAX_THEMES = 16
 NEXT_GESTURES = ("swipe_left", "swipe_up", "thumbs_up")  # installation.gestures names
 PREVIOUS_GESTURES = ("swipe_right", "swipe_down")
@@ -65,17 +66,17 @@ class ThemesScene(BodyLatentScene):
         self._advance_fade(inputs.t)
         state = super().update(inputs)
         self._z = state.z
-        return LatentState(state.z, {**state.params, THEME: float(self.theme), "theme_fade": self._fade})
+        return LatentState(state.z, {**state.params, THEME_PARAM: float(self.theme), "theme_fade": self._fade})
 
     def _theme_gestures(self, inputs: SceneInputs) -> None:
-        """A started swipe or thumbs-up moves the ``theme`` parameter on or back by one."""
-        for event in inputs.gestures:
-            if event.phase.value != "start":
-                continue
-            step = 1 if event.name in NEXT_GESTURES else -1 if event.name in PREVIOUS_GESTURES else 0
-            if step:
-                count = self.theme_count or MAX_THEMES
-                self.params["theme"] = float((self._wrapped(self.params["theme"]) + step) % count)
+        """A started swipe or thumbs-up moves the ``theme`` parameter on or back by one: one step a
+        frame at most (both hands swiping up together is one swipe, not two that cancel out)."""
+        steps = [1 if event.name in NEXT_GESTURES else -1 if event.name in PREVIOUS_GESTURES else 0
+                 for event in inputs.gestures if event.phase.value == "start"]
+        step = int(np.sign(sum(steps)))
+        if step:
+            count = self.theme_count or MAX_THEMES
+            self.params["theme"] = float((self._wrapped(self.params["theme"]) + step) % count)
 
     def _advance_fade(self, t: float) -> None:
         length = self.params["theme_fade_s"]
@@ -91,12 +92,8 @@ class ThemesScene(BodyLatentScene):
         """During a theme change, the same latent in the old theme, fading out; else ``image``."""
         if self.fading_from is None or self.tools is None or self.tools.render is None:
             return image
-        old = self.tools.render(LatentState(self._z, {THEME: float(self.fading_from)}))  # one extra render
-        if old.shape != image.shape:
-            return image
-        weight = self._fade * self._fade * (3.0 - 2.0 * self._fade)  # smoothstep: no kink at either end
-        blended = old + weight * (image.astype(np.float32) - old) + 0.5  # + 0.5: the cast truncates
-        return blended.astype(np.uint8)
+        old = self.tools.render(LatentState(self._z, {THEME_PARAM: float(self.fading_from)}))  # one extra render
+        return blend_pixels(old, image, smoothstep(self._fade))
 
 
 SCENE = ThemesScene

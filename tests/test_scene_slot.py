@@ -20,7 +20,8 @@ from installation.display import HeadlessDisplay, NullSink
 from installation.features import FeatureExtractor
 from installation.generator_pool import GeneratorPool
 from installation.runtime import Runtime
-from installation.scene_slot import SceneSlot, blend_pixels
+from installation.scene_kit.blend import blend_pixels
+from installation.scene_slot import SceneSlot
 from installation.contracts import TrackedBody
 from installation.sources import VideoFileSource
 from models.latent_tools import slerp
@@ -98,6 +99,24 @@ def test_a_crossfade_between_models_blends_pixels(tmp_path):
     new = slot.generator.render(LatentState(np.full(32, 0.5, np.float32), {}))
     assert old.shape == (32, 32, 3) and new.shape == picture.shape == (64, 64, 3), "at the larger size"
     assert np.array_equal(picture, blend_pixels(old, new, 0.15625))
+
+
+def test_an_outgoing_scene_that_fails_to_compose_is_cut_not_blamed_on_the_new_one(tmp_path):
+    # a crossfade between models blends the two composed pictures; if the leaving scene's compose
+    # raises, the fade ends on the incoming picture and the incoming scene keeps showing
+    write_scene(tmp_path, "learned", level=0.5, model="vae_art64")
+    broken = write_scene(tmp_path, "broken", level=0.5)
+    broken.write_text(broken.read_text().replace(
+        "SCENE = Constant", "Constant.compose = lambda self, image, inputs: 1 / 0\nSCENE = Constant"))
+    library = SceneLibrary([tmp_path])
+    pool = GeneratorPool(SMALL)
+    slot = SceneSlot(library.load("broken"), pool, seed=7, library=library, crossfade_s=2.0)
+    slot.update(inputs_at(0.0))
+    slot.switch("learned")
+    slot.draw(slot.update(inputs_at(1.0)), inputs_at(1.0))  # the fade starts: the leaving compose raises
+    picture = slot.draw(slot.update(inputs_at(1.5)), inputs_at(1.5))
+    assert not slot.fading and slot.scene.name == "learned"
+    assert np.array_equal(picture, slot.generator.render(LatentState(np.full(32, 0.5, np.float32), {})))
 
 
 def replay_runtime(media, tmp_path, **scene):

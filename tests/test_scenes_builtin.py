@@ -317,7 +317,7 @@ def test_the_theme_parameter_changes_the_picture_with_a_cross_fade(media, hosts)
     assert np.abs(faded.astype(int) - before).mean() < 1.0  # the fade starts from the old theme
     assert np.abs(rendered.astype(int) - before).mean() > 10.0  # the new theme draws another picture
     play(scene, host, steps[11:])
-    assert scene.fading_from is None and state.params["theme"] == 1.0
+    assert scene.fading_from is None and scene.theme == 1  # the fade is over, on the new theme
 
 
 def test_a_real_swipe_changes_the_theme(media, hosts):
@@ -328,6 +328,10 @@ def test_a_real_swipe_changes_the_theme(media, hosts):
     themes = []
     play(scene, host, steps, lambda scene, step: themes.append(scene.theme))
     assert len(set(themes)) > 1
+    # the first swipe up (both hands at once on this clip) moves on by one theme, not two
+    first = next(i for i, step in enumerate(steps)
+                 if any(e.phase is Phase.START and e.name == "swipe_up" for e in step[3]))
+    assert themes[first - 1] == 0 and themes[first] == 1
     scene, host = make_scene("themes", hosts, gestures=0.0)
     play(scene, host, steps[:60])
     assert scene.theme == 0
