@@ -81,9 +81,14 @@ class ScreenMapping:
         """
         return _project(self.matrix, points, out)
 
+    @cached_property
+    def inverse(self) -> np.ndarray:
+        """(3, 3) screen -> camera (computed once)."""
+        return np.linalg.inv(self.matrix)
+
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         """The inverse: (N, k) screen points to camera points (for drawing screen zones on the camera)."""
-        return _project(np.linalg.inv(self.matrix), points, None)
+        return _project(self.inverse, points, None)
 
 
 @dataclass(frozen=True)

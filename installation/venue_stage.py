@@ -26,7 +26,7 @@ from calibration.lens import Undistorter
 from calibration.venue import Venue, load_venue, venue_path
 from calibration.zones import Zone
 from installation.audience.detection import landmark_box
-from installation.audience.zones import INTERACTION, ZoneEvent, ZoneWatch, anchor_point
+from installation.audience.zones import ZoneEvent, ZoneWatch, anchor_point
 from installation.config import PROJECT_ROOT
 from installation.contracts import Frame, Hand, Observation
 from installation.sources import Source
@@ -91,41 +91,39 @@ class VenueStage:
     def __init__(self, venue: Venue, zone_margin: float = 0.02) -> None:
         self.venue = venue
         self.zones = camera_zones(venue)
-        self.watch = ZoneWatch(self.zones, zone_margin)
-        self._interaction = {zone.name for zone in self.zones if zone.role == INTERACTION}
+        self.watch = ZoneWatch(self.zones, zone_margin)  # the lone visitor's (the audience stage has its own)
         self.ignored = 0  # observations of a lone visitor outside every interaction zone
 
     def process(self, observation: Observation) -> tuple[Observation, tuple[ZoneEvent, ...]]:
-        """The observation as the rest of the loop should see it, and this moment's zone events."""
-        audience = getattr(observation, "audience", None)
-        if audience is not None:
-            anchors = dict(audience.anchors)
-        elif observation.has_pose:
-            anchors = {LONE_VISITOR_ID: anchor_point(landmark_box(observation.pose, _VISIBLE), observation.pose)}
+        """The observation as the rest of the loop should see it, and this moment's zone events.
+        With several visitors the audience stage has watched the zones already (it chooses the
+        primary participant among those in an interaction zone): its events are passed on."""
+        if observation.audience is not None:
+            events = observation.audience.events
         else:
-            anchors = {}
-        events = self.watch.update(anchors.items(), observation.timestamp_s)
-        if audience is None and anchors and not self.interacting(LONE_VISITOR_ID):
-            self.ignored += 1
-            observation = dataclasses.replace(observation, pose=observation.pose[:0], hands=())
+            anchors = ({LONE_VISITOR_ID: anchor_point(landmark_box(observation.pose, _VISIBLE), observation.pose)}
+                       if observation.has_pose else {})
+            events = self.watch.update(anchors.items(), observation.timestamp_s)
+            if anchors and not self.watch.interacting(LONE_VISITOR_ID):
+                self.ignored += 1
+                observation = dataclasses.replace(observation, pose=observation.pose[:0], hands=())
         if self.venue.screen is not None:
             observation = self.to_screen(observation)
-        return observation, events
-
-    def interacting(self, person_id: int) -> bool:
-        """True if the person stands in an interaction zone, or the venue has none."""
-        return not self._interaction or bool(self._interaction & self.watch.zones_of(person_id))
-
-    def zones_of(self, person_id: int) -> frozenset[str]:
-        return self.watch.zones_of(person_id)
+        return observation, tuple(events)
 
     def to_screen(self, observation: Observation) -> Observation:
-        """Pose and hand landmarks in screen coordinates (x, y 0..1 across the screen)."""
+        """Pose and hand landmarks, and where each visitor stands, in screen coordinates (x, y
+        0..1 across the screen)."""
         mapping = self.venue.screen
-        pose = mapping.apply(observation.pose).astype(np.float32) if observation.has_pose else observation.pose
-        hands = tuple(Hand(mapping.apply(hand.landmarks).astype(np.float32), hand.side, hand.score)
+        pose = mapping.apply(observation.pose, np.empty_like(observation.pose)) if observation.has_pose else observation.pose
+        hands = tuple(Hand(mapping.apply(hand.landmarks, np.empty_like(hand.landmarks)), hand.side, hand.score)
                       for hand in observation.hands)
-        return dataclasses.replace(observation, pose=pose, hands=hands)
+        audience = observation.audience
+        if audience is not None and audience.anchors:
+            ids = list(audience.anchors)
+            standing = mapping.apply(np.array([audience.anchors[i] for i in ids], np.float64))
+            audience = dataclasses.replace(audience, anchors={i: (float(x), float(y)) for i, (x, y) in zip(ids, standing)})
+        return dataclasses.replace(observation, pose=pose, hands=hands, audience=audience)
 
 
 def camera_zones(venue: Venue) -> tuple[Zone, ...]:

@@ -33,7 +33,6 @@ from installation.perception import MIRRORED_POSE_ORDER, assign_sides
 log = logging.getLogger(__name__)
 
 _EMPTY_POSE = np.zeros((0, 4), np.float32)
-_CARRIES_AUDIENCE = "audience" in {f.name for f in dataclasses.fields(Observation)}
 
 
 @dataclass(frozen=True)
@@ -106,12 +105,9 @@ class CrowdPerceiver:
 
     def process(self, frame: Frame) -> Observation:
         """The primary participant's Observation for one frame (empty when there is none), with
-        the Audience attached when Observation carries one. A MediaPipe failure is logged and
-        counted and gives an empty observation and audience; it never raises."""
-        observation, audience = self.perceive(frame)
-        if _CARRIES_AUDIENCE:
-            observation = dataclasses.replace(observation, audience=audience)
-        return observation
+        the Audience attached. A MediaPipe failure is logged and counted and gives an empty
+        observation and audience; it never raises."""
+        return self.perceive(frame)[0]
 
     def perceive(self, frame: Frame) -> tuple[Observation, Audience]:
         """As ``process``, returning the Observation and the Audience side by side."""
@@ -130,7 +126,7 @@ class CrowdPerceiver:
             audience, pose, hands = Audience(frame.index, t), _EMPTY_POSE, ()
         self.last_audience = audience
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return Observation(frame.index, t, frame.wall_s, pose, hands, elapsed_ms), audience
+        return Observation(frame.index, t, frame.wall_s, pose, hands, elapsed_ms, audience=audience), audience
 
     def close(self) -> None:
         self.detector.close()

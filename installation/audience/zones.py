@@ -73,6 +73,7 @@ class ZoneWatch:
         self.zones = tuple(zones)
         self.margin = margin
         self._polygons = [np.asarray(zone.points, np.float64) for zone in zones]  # (N, 2) each, made once
+        self._interaction = frozenset(zone.name for zone in zones if zone.role == INTERACTION)
         self._inside: dict[int, set[str]] = {}
 
     def update(self, points: Iterable[tuple[int, tuple[float, float]]], t: float) -> tuple[ZoneEvent, ...]:
@@ -99,8 +100,7 @@ class ZoneWatch:
 
     def interacting(self, person_id: int) -> bool:
         """True if the person is in an interaction zone, or there are no interaction zones."""
-        interaction = [zone.name for zone in self.zones if zone.role == INTERACTION]
-        return not interaction or any(name in self._inside.get(person_id, ()) for name in interaction)
+        return not self._interaction or not self._interaction.isdisjoint(self._inside.get(person_id, ()))
 
     def _ordered(self, names: set[str]) -> list[str]:
         return [zone.name for zone in self.zones if zone.name in names]
