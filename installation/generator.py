@@ -171,10 +171,10 @@ class GeneratorHost:
     def fall_back_to_cppn(self, reason: str) -> None:
         """Swap the running model for the CPPN (same latent size, so the scene carries on), e.g.
         after it produced NaN frame after frame. Logged; ``fallback_reason`` says why."""
-        original, nan_frames = self._config.model, self.nan_frames
+        original, nan_frames, reused_frames = self._config.model, self.nan_frames, self.reused_frames
         config = dataclasses.replace(self._config, model=FALLBACK_MODEL, latent_dim=self.latent_dim)
-        self.__init__(config)  # rebuilds the model and every buffer for it
-        self.nan_frames, self.fallback_reason = nan_frames, reason
+        self.__init__(config)  # rebuilds the model and every buffer for it; the run's counts carry on
+        self.nan_frames, self.reused_frames, self.fallback_reason = nan_frames, reused_frames, reason
         logger.warning("generator model '%s' %s; running on the CPPN instead", original, reason)
 
     def _load_or_fall_back(self, config: GeneratorConfig, fallback: bool) -> torch.nn.Module:

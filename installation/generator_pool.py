@@ -25,22 +25,28 @@ class GeneratorPool:
         self.config = config
         self.default = default if default is not None else GeneratorHost(config)
         self._hosts: dict[str, GeneratorHost] = {config.model: self.default}
+        self._warm: set[str] = set()  # the models whose generator has rendered its warm-up frame
 
     def host_for(self, model: str | None) -> GeneratorHost:
         """The generator for ``model`` (None = the configured one), built and warmed up on first use."""
         name = self.config.model if model is None else model
         if name not in self._hosts:
             log.info("loading generator '%s' for a scene", name)
-            host = GeneratorHost(dataclasses.replace(self.config, model=name))
-            host.warm_up()
-            self._hosts[name] = host
+            self._hosts[name] = GeneratorHost(dataclasses.replace(self.config, model=name))
+            self._warm_up(name)
         return self._hosts[name]
 
     def hosts(self) -> list[GeneratorHost]:
         """Every generator built so far, the configured one first."""
-        return list(dict.fromkeys(self._hosts.values()))
+        return list(self._hosts.values())
 
     def warm_up(self) -> None:
-        """Warm up every generator built so far (the runtime does this before the first frame)."""
-        for host in self.hosts():
-            host.warm_up()
+        """Warm up every generator built so far and not warmed yet (the runtime does this before
+        the first frame)."""
+        for name in self._hosts:
+            self._warm_up(name)
+
+    def _warm_up(self, name: str) -> None:
+        if name not in self._warm:
+            self._hosts[name].warm_up()
+            self._warm.add(name)

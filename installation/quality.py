@@ -51,7 +51,7 @@ class AdaptiveQuality:
         pressure = self._current_pressure()
         if pressure != self._pressure:
             self._pressure, self._pressure_since = pressure, wall_now
-        if pressure == 0 or self._pressure_since is None:
+        if pressure == 0:
             return None
         if wall_now - self._pressure_since < SETTLE_S or wall_now - self._last_change_s < SETTLE_S:
             return None

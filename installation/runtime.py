@@ -437,9 +437,9 @@ class Runtime:
         if self.stages.quality is not None:
             stats["adaptive_resolution"] = {"final": self.stages.quality.resolution,
                                             "changes": self.stages.quality.changes}
-        reason = getattr(self.stages.generator, "fallback_reason", None)
-        stats["errors"]["generator_fallback"] = int(reason is not None)
-        stats["generator_fallback_reason"] = reason
+        reasons = [h.fallback_reason for h in hosts if getattr(h, "fallback_reason", None) is not None]
+        stats["errors"]["generator_fallback"] = len(reasons)  # every model's generator, not only the configured one
+        stats["generator_fallback_reason"] = "; ".join(reasons) if reasons else None
         stats["errors"].setdefault("skipped_images", int(getattr(self.stages.source, "skipped", 0)))
         if self.stages.recorder is not None:
             stats["errors"]["recording_failures"] = self.stages.recorder.failures

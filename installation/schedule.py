@@ -51,10 +51,6 @@ class Playlist:
         self.index = 0
         self._entered_t: float | None = None
 
-    @property
-    def current(self) -> PlaylistEntry | None:
-        return self.entries[self.index] if self.entries else None
-
     def names(self) -> list[str]:
         return [entry.scene for entry in self.entries]
 
@@ -93,7 +89,6 @@ class OpeningHours:
     def __init__(self, specs: tuple[str, ...]) -> None:
         """Parse e.g. ``("mon-fri 10:00-18:00", "sat 11:00-16:30")``. Raises ConfigError naming the
         entry that is malformed."""
-        self.specs = specs
         self._ranges = [r for spec in specs for r in _parse_hours(spec)]
 
     @property

@@ -21,7 +21,7 @@ from scenes.base import Scene
 log = logging.getLogger(__name__)
 
 BUILT_IN = Path(__file__).parent
-_NOT_SCENES = {"base", "__init__"}
+_NOT_SCENES = {"base"}  # and every module whose name starts with "_"
 _load_counter = itertools.count()  # a fresh module name per load, so versions never clash
 
 
