@@ -80,10 +80,8 @@ def configure(options: RunOptions) -> Config:
         config = override(config, "source", loop=options.loop)
     if options.schedule is not None:
         config = override(config, "perception", schedule=options.schedule)
-    if options.scene is not None:
+    if options.scene is not None:  # with a playlist: where it starts, if it is an entry (build_stages)
         config = override(config, "scene", name=options.scene)
-    elif config.show.playlist:  # a playlist starts at its first entry unless --scene says otherwise
-        config = override(config, "scene", name=config.show.playlist[0].partition(":")[0].strip())
     if options.fullscreen is not None:
         config = override(config, "display", fullscreen=options.fullscreen)
     if options.overlay is not None:
@@ -167,7 +165,7 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
     if playlist.entries and scene.name not in playlist.names():
         scene = library.load(playlist.names()[0])  # a playlist starts at its first entry ...
     elif playlist.entries:
-        playlist.index = playlist.names().index(scene.name)  # ... or at the chosen scene
+        playlist.index = playlist.names().index(scene.name)  # ... or at the chosen scene, if it is one
     for name in dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback]):
         generators.host_for(library.load(name).MODEL)  # load every model the show needs now, not mid-show
     slot = SceneSlot(scene, generators, config.generator.seed, library, config.scene.crossfade_s, config.scene.reload,

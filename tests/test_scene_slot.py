@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from installation.app import build_stages
+from installation.app import RunOptions, build_stages, configure
 from installation.clock import FixedStepClock
 from installation.config import GeneratorConfig, load_config, override
 from installation.contracts import LatentState
@@ -27,6 +27,7 @@ from installation.sources import VideoFileSource
 from models.latent_tools import slerp
 from scenes import SceneLibrary
 from scenes.base import SceneInputs
+from tests.conftest import PROJECT_ROOT
 
 SMALL = GeneratorConfig(model="cppn", resolution=32, latent_dim=8, seed=7, device="cpu", torch_threads=0)
 
@@ -271,3 +272,17 @@ def test_bad_scene_parameters_in_the_config_are_named(tmp_path, entry, message):
     write_scene(tmp_path, "pulse", level=0.5)
     with pytest.raises(ConfigError, match=message):
         parse_scene_params((entry,), SceneLibrary([tmp_path]))
+
+
+@pytest.mark.parametrize("chosen, first", [(None, "dream_drift"), ("themes", "themes"), ("air_sketch", "dream_drift")])
+def test_a_playlist_starts_at_the_chosen_scene_if_it_is_an_entry_else_at_its_first(media, tmp_path, chosen, first):
+    # config.toml's scene (body_latent) is not in this playlist; --scene picks where it starts
+    config_file = tmp_path / "config.toml"
+    config_file.write_text((PROJECT_ROOT / "config.toml").read_text(encoding="utf-8").replace(
+        "playlist = []", 'playlist = ["dream_drift:5", "themes:5"]', 1), encoding="utf-8")
+    config = configure(RunOptions(config_path=config_file, scene=chosen))
+    stages = build_stages(override(config, "osc", listen=""), VideoFileSource(media / "video" / "intel_asl" / "again.mkv"),
+                          HeadlessDisplay((64, 36), "cover", NullSink()))
+    Runtime(stages, FixedStepClock(), lockstep=True).close()
+    assert stages.scenes.scene.name == first
+    assert stages.playlist.names()[stages.playlist.index] == first
