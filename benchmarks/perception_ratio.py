@@ -29,6 +29,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +50,7 @@ VARIANTS = ("pose", "pose_regions", "every_frame", "palm_detector")
 TARGET = 1.3
 
 
-def read_frames(path: Path, limit: int | None) -> list[np.ndarray]:
-    """The clip's frames, flipped left-right as the default (mirrored) source delivers them."""
-    return clip_frames(path, limit, mirror=True)
-
-
 def perceivers(base) -> dict[str, Perceiver]:
-    from dataclasses import replace
     return {
         "pose": Perceiver(replace(base, hands=False)),
         "pose_regions": Perceiver(replace(base, hands=True, hand_regions="pose")),
@@ -75,7 +70,7 @@ def measure(clips: list[Path], frames_per_clip: int | None) -> dict:
     per_clip: dict[str, dict[str, float]] = {}
     for clip in clips:
         start = len(times["pose"])
-        frames = read_frames(clip, frames_per_clip)
+        frames = clip_frames(clip, frames_per_clip, mirror=True)  # as the default (mirrored) source delivers them
         runners = perceivers(base)
         for index, image in enumerate(frames):
             frame = Frame(index, index / 30.0, 0.0, image, mirrored=True)
@@ -154,7 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     silence_native_stderr()
     result = run([MEDIA / clip for clip in args.clips], args.frames)
-    print(json.dumps({key: value for key, value in result.items()}, indent=2))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
