@@ -22,6 +22,7 @@ from installation.osc import OscBridge
 from calibration.venue import Venue
 from installation.affinity import CorePlan, core_plan
 from installation.audience import AudienceConfig, CrowdPerceiver, DetectorConfig, PrimaryConfig
+from installation.painting import Painter, build_painter, check_styles
 from installation.perception import PerceptionSchedule, build_perception
 from installation.recorder import SessionRecorder
 from installation.quality import AdaptiveQuality
@@ -107,6 +108,8 @@ def run(options: RunOptions) -> dict:
     OpeningHours(config.show.hours)  # ... or bad opening hours
     load_configured_venue(config.calibration.venue)  # ... or a bad calibration file
     parse_scene_params(config.scene.params, library)  # ... or a bad scene parameter
+    if config.paint.enabled:
+        check_styles(config.paint)  # ... or a style image that is missing, unreadable or too small
     generator = GeneratorHost(config.generator)
     live_clock = MonotonicClock()  # one origin for camera timestamps and the loop's time
     source, replayable = _open_source(config, options, live_clock)
@@ -115,7 +118,7 @@ def run(options: RunOptions) -> dict:
     if not lockstep and replayable:
         source = RealtimePlayback(source, live_clock)
     try:
-        stages = build_stages(config, source, _open_display(config, options, lockstep), scene, generator)
+        stages = build_stages(config, source, _open_display(config, options, lockstep), scene, generator, lockstep)
     except BaseException:
         source.close()
         raise
@@ -155,9 +158,10 @@ def run(options: RunOptions) -> dict:
 
 
 def build_stages(config: Config, source: Source, display: Display, scene: Scene | None = None,
-                 generator: GeneratorHost | None = None) -> Stages:
+                 generator: GeneratorHost | None = None, lockstep: bool = True) -> Stages:
     """The loop's stages around an open source and display (the scene and generator are built
-    from the configuration unless given)."""
+    from the configuration unless given). ``lockstep``: a replay, which paints inline to stay
+    reproducible; live runs paint as ``paint.schedule`` says."""
     library = scene_library(config)
     scene = scene if scene is not None else library.load(config.scene.name)
     generators = GeneratorPool(config.generator, generator)
@@ -200,7 +204,15 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         quality=_adaptive_quality(config, generators.default),
         venue=VenueStage(venue) if venue is not None else None,
         loop_cores=cores.loop if cores is not None else None,
+        painter=_painter(config, display, lockstep),
     )
+
+
+def _painter(config: Config, display: Display, lockstep: bool) -> Painter | None:
+    """The painting stage, painting pictures cropped to the screen's shape when the display covers it."""
+    size = getattr(getattr(display, "compositor", None), "size", (config.display.width, config.display.height))
+    aspect = size[0] / size[1] if config.display.fit == "cover" else None
+    return build_painter(config.paint, aspect, threaded=not lockstep and config.paint.schedule == "threaded")
 
 
 def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> PerceptionSchedule:

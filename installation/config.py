@@ -114,6 +114,25 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class PaintConfig:
+    enabled: bool = True  # build the painting stage (scenes turn it on with their "paint" parameter)
+    style: str = "starry_night"  # a painting in styles/ (by stem), an image path, or builtin:0 .. builtin:25
+    styles: tuple[str, ...] = ("starry_night", "wave", "the_scream", "udnie", "the_shipwreck_of_the_minotaur")  # a scene's glide
+    folder: str = ""  # another folder of style images (searched after styles/)
+    strength: float = field(default=1.0, metadata=_range(0.0, 1.0))  # 0 = unpainted, 1 = painted only
+    preserve_colors: bool = False  # the painting's light and texture, the picture's own colours
+    size: int = field(default=512, metadata=_range(32, 4096))  # long side of the painting, pixels
+    min_size: int = field(default=256, metadata=_range(32, 4096))  # live: adaptive sizes go no lower
+    adaptive: bool = True  # live: the size adapts to hold target_fps paintings a second
+    target_fps: float = field(default=6.0, metadata=_range(0.1, 240.0))  # live: new paintings a second
+    steady: float = field(default=0.7, metadata=_range(0.0, 0.98))  # share of the carried painting where the flow holds; 0 = per frame
+    schedule: str = field(default="threaded", metadata=_choices("inline", "threaded"))  # live runs; replays paint inline
+    replay_every: int = field(default=1, metadata=_range(1, 120))  # replays: a new painting every N frames, carried between
+    threads: int = field(default=1, metadata=_range(0, 256))  # onnxruntime threads; 0 = its own choice
+    device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))  # cuda: onnxruntime's CUDA provider
+
+
+@dataclass(frozen=True)
 class DisplayConfig:
     width: int = field(default=1280, metadata=_range(16, 7680))
     height: int = field(default=720, metadata=_range(16, 4320))
@@ -169,6 +188,7 @@ class Config:
     show: ShowConfig = ShowConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     generator: GeneratorConfig = GeneratorConfig()
+    paint: PaintConfig = PaintConfig()
     display: DisplayConfig = DisplayConfig()
     headless: HeadlessConfig = HeadlessConfig()
     osc: OscConfig = OscConfig()

@@ -1,6 +1,6 @@
 """The frame loop: the one place where a frame travels from the camera to the screen.
 
-    source -> perception -> smoother -> features -> scene -> generator -> display
+    source -> perception -> smoother -> features -> scene -> generator -> painter -> display
 
 Two ways to drive it, same code:
 - live (camera, or a clip played in real time): each tick takes the newest frame if there is
@@ -31,6 +31,7 @@ from installation.features import FeatureExtractor, Features
 from installation.generator import GeneratorHost
 from installation.gestures import GestureRecognizer
 from installation.overlay import Hud
+from installation.painting import STYLE_POSITION, Painter
 from installation.perception import PerceptionSchedule
 from installation.quality import AdaptiveQuality
 from installation.recorder import SessionRecorder
@@ -75,6 +76,7 @@ class Stages:
     quality: AdaptiveQuality | None = None  # live runs: holds the frame rate by the configured model's size
     venue: VenueStage | None = None  # a venue's zones and camera -> screen mapping
     loop_cores: frozenset[int] | None = None  # threaded perception: the loop's CPU cores (installation.affinity)
+    painter: Painter | None = None  # style transfer of the picture ([paint]); scenes turn it on with "paint"
 
 
 class Runtime:
@@ -87,7 +89,7 @@ class Runtime:
         self.inbox = CommandInbox()
         self.telemetry = Telemetry()
         self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors, stages.recorder,
-                                   playlist=stages.playlist)
+                                   playlist=stages.playlist, painter=stages.painter)
         self.running = True
         self._started_wall = wall_s()
         self._last_t: float | None = None
@@ -185,12 +187,14 @@ class Runtime:
         state = self._checked_latent(state)
         mark = self._timed("scene", mark)
 
-        # generate -> show
+        # generate -> paint -> show
         image = self._picture(state, inputs)
         generated = wall_s()
         self.telemetry.stage("generate", (generated - mark) * 1000.0)
+        image = self._painted(image, state)
+        painted = self._timed("paint", generated)
         keys = self.stages.display.show(image, self._hud() if self.show.overlay else None, recording=self._recording())
-        done = self._timed("display", generated)
+        done = self._timed("display", painted)
 
         latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
         self.telemetry.rendered(done, state.z, image, latency)
@@ -234,6 +238,17 @@ class Runtime:
             generator.fall_back_to_cppn(f"produced NaN in {self._nan_streak} frames in a row")
             self._nan_streak = 0
         return self._last_image
+
+    def _painted(self, image: np.ndarray, state: LatentState) -> np.ndarray:
+        """The picture painted in the current style, when the scene asks for painting (its "paint"
+        parameter) and the screen is not blacked out; else as it is."""
+        painter = self.stages.painter
+        if painter is None:
+            return image
+        if self.show.blackout or self.stages.scenes.scene.params.get("paint", 0.0) < 0.5:
+            painter.skip()
+            return image
+        return painter.paint(image, state.params.get(STYLE_POSITION))
 
     def _advance_time(self, frame: Frame | None) -> float:
         if self.lockstep and frame is not None:
@@ -443,6 +458,10 @@ class Runtime:
         stats["errors"].setdefault("skipped_images", int(getattr(self.stages.source, "skipped", 0)))
         if self.stages.recorder is not None:
             stats["errors"]["recording_failures"] = self.stages.recorder.failures
+        if self.stages.painter is not None:
+            painter = self.stages.painter
+            stats["painting"] = {"paintings": painter.paintings, "style": painter.style, "size": painter.size}
+            stats["errors"]["painting"] = painter.errors
         stats["schedule"] = "lockstep" if self.lockstep else "live"
         stats["source"] = self.stages.source.description
         return stats
@@ -453,6 +472,8 @@ class Runtime:
         self.stages.listeners.clear()
         self.stages.perception.close()
         self.stages.scenes.close()
+        if self.stages.painter is not None:
+            self.stages.painter.close()
         self.stages.source.close()
         self.stages.display.close()
 

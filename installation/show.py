@@ -19,6 +19,8 @@ from installation.control import ControlCommand
 from installation.errors import SceneError
 from installation.gestures.errors import GestureError
 from installation.gestures.live import LiveTeacher
+from installation.painting import Painter, StyleError
+from installation.painting.styles import glide_weights
 from installation.recorder import SessionRecorder
 from installation.scene_slot import SceneSlot
 from installation.schedule import Playlist
@@ -83,6 +85,7 @@ class ShowControl:
     recorder: SessionRecorder | None = None
     teacher: LiveTeacher | None = None
     playlist: Playlist | None = None  # next / previous move along it when it has entries
+    painter: Painter | None = None  # the painting stage, when painting is on
 
     def apply(self, command: ControlCommand, now: float) -> bool:
         """Carry out ``command`` at media time ``now``. Returns False for a command it does not
@@ -174,6 +177,48 @@ class ShowControl:
 
     def _do_gesture_outputs(self, now: float, *values: float) -> None:
         self._teacher().outputs = {f"out{i}": float(v) for i, v in enumerate(values)}
+
+    # painting: a bad style is rejected (logged, counted) and the current one stays
+    def _painter(self) -> Painter:
+        if self.painter is None:
+            raise ValueError("painting is off in this run ([paint] enabled = false, or its networks are missing)")
+        return self.painter
+
+    def _do_style_set(self, now: float, spec: str) -> None:
+        try:
+            self._painter().set_style(str(spec))
+        except StyleError as error:
+            raise ValueError(str(error)) from None
+
+    def _do_style_mix(self, now: float, spec: str) -> None:
+        weights: dict[str, float] = {}
+        for part in str(spec).split(","):
+            name, _, weight = part.strip().rpartition(":")
+            if not name or name == "builtin":  # "builtin:7" alone, without a weight
+                name, weight = part.strip(), "1"
+            try:
+                weights[name] = weights.get(name, 0.0) + float(weight)
+            except ValueError:
+                raise ValueError(f"style mix {spec!r}: expected name:weight,name:weight") from None
+        try:
+            self._painter().set_mix(weights)
+        except StyleError as error:
+            raise ValueError(str(error)) from None
+
+    def _do_style_glide(self, now: float, position: float) -> None:
+        painter = self._painter()
+        if not painter.config.styles:
+            raise ValueError("/style/glide needs paint.styles in config")
+        try:
+            painter.set_mix(glide_weights(painter.config.styles, float(position)))
+        except StyleError as error:
+            raise ValueError(str(error)) from None
+
+    def _do_style_strength(self, now: float, strength: float) -> None:
+        try:
+            self._painter().set_strength(float(strength))
+        except StyleError as error:
+            raise ValueError(str(error)) from None
 
     # beat
     def _do_beat(self, now: float) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from installation.contracts import Observation
 
 WINDOW = 20_000
-STAGES = ("capture", "perception", "tracking", "scene", "generate", "display")
+STAGES = ("capture", "perception", "tracking", "scene", "generate", "paint", "display")
 
 
 @dataclass

@@ -24,7 +24,7 @@ from installation.contracts import HandLandmark, LatentState, Side
 from installation.mapping import FeatureDirections, LatentDrift
 from installation.scene_kit.canvas import INK_RGB, StrokeCanvas
 from installation.scene_kit.geometry import CentreSquare
-from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
+from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class AirSketchScene(Scene):
         ParamSpec("sketch_opacity", 0.0, 1.0, 0.35, "how strongly the drawn lines show over the picture"),
         ParamSpec("drift", 0.0, 2.0, 0.7, "size of the gentle wander while the sheet is empty (latent units)"),
         ParamSpec("fallback_gain", 0.0, 4.0, 2.0, "without an encoder: how far the ink's placement pushes the latent"),
+        paint_param(1.0),
     )
 
     def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:

@@ -27,6 +27,12 @@ class ParamSpec:
     description: str
 
 
+def paint_param(default: float) -> ParamSpec:
+    """The parameter every built-in scene has: whether the painting stage paints it."""
+    return ParamSpec("paint", 0.0, 1.0, default,
+                     "1 = painted in the current style by the painting stage ([paint], /style/*); 0 = as generated")
+
+
 @dataclass(frozen=True)
 class SceneInputs:
     """Everything a scene may read in one frame."""

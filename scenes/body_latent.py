@@ -13,7 +13,10 @@ import numpy as np
 from installation.contracts import LatentState
 from installation.features import FEATURE_SPECS
 from installation.mapping import FeatureDirections, FeatureLatentMapping
-from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
+import math
+
+from installation.painting.painter import STYLE_POSITION
+from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param
 
 # presence blends drift and body, so it is not itself a direction
 _STEERING = tuple(spec for spec in FEATURE_SPECS if spec.name != "presence")
@@ -26,6 +29,9 @@ class BodyLatentScene(Scene):
         ParamSpec("gain", 0.0, 4.0, 1.2, "how far the body pushes the latent (latent units at full feature)"),
         ParamSpec("drift_when_present", 0.0, 1.0, 0.35, "share of the autonomous drift kept while someone is there"),
         ParamSpec("external_gain", 0.0, 4.0, 1.0, "how far each outside value (/wek/outputs) pushes the latent"),
+        paint_param(1.0),
+        ParamSpec("style_walk", 0.0, 8.0, 0.0, "painted: walking across the picture glides through this many "
+                  "styles of paint.styles (0 = the style set by config or /style/*)"),
     )
 
     def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
@@ -34,6 +40,7 @@ class BodyLatentScene(Scene):
         self.mapping = FeatureLatentMapping(latent_dim, lows, highs, seed, drift_amplitude=1.0)
         self._names = [spec.name for spec in _STEERING]
         self.external = FeatureDirections(np.zeros(MAX_EXTERNAL), np.ones(MAX_EXTERNAL), latent_dim, seed + 7)
+        self.style_position = 0.0
 
     def update(self, inputs: SceneInputs) -> LatentState:
         values = inputs.features.as_dict()
@@ -41,7 +48,20 @@ class BodyLatentScene(Scene):
         self.mapping.gain = self.params["gain"]
         self.mapping.drift_when_present = self.params["drift_when_present"]
         z = self.mapping.step(vector, inputs.features.presence, inputs.t, inputs.dt, self._external_offset(inputs))
-        return LatentState(z, {"presence": inputs.features.presence, "energy": inputs.features.motion_energy})
+        params = {"presence": inputs.features.presence, "energy": inputs.features.motion_energy}
+        if self.params["style_walk"] > 0.0:
+            params[STYLE_POSITION] = self._style_position(inputs)
+        return LatentState(z, params)
+
+    def _style_position(self, inputs: SceneInputs) -> float:
+        """Where the visitor stands, left to right, as a point along the styles (eased over about a
+        second, so a step sideways glides); back to the first style when nobody is there."""
+        features = inputs.features
+        across = (features.body_x + 1.0) / 2.0 if features.presence >= 0.5 else 0.0
+        target = self.params["style_walk"] * min(max(across, 0.0), 1.0)
+        ease = 1.0 - math.exp(-max(inputs.dt, 0.0) / 1.0)
+        self.style_position += ease * (target - self.style_position)
+        return self.style_position
 
     def _external_offset(self, inputs: SceneInputs) -> np.ndarray | None:
         if not inputs.external:

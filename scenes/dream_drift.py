@@ -15,7 +15,8 @@ import numpy as np
 
 from installation.contracts import LatentState
 from installation.scene_kit.blend import smoothstep
-from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
+from installation.painting.painter import STYLE_POSITION
+from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param
 
 ANCHORS = 12
 
@@ -35,6 +36,9 @@ class DreamDriftScene(Scene):
         ParamSpec("seconds_per_anchor", 1.0, 120.0, 12.0, "time to glide from one anchor to the next"),
         ParamSpec("pulse", 0.0, 2.0, 0.6, "size of the swell on each beat (latent units)"),
         ParamSpec("motion_speedup", 0.0, 10.0, 4.0, "how much faster the dream glides at full motion energy"),
+        paint_param(1.0),
+        ParamSpec("seconds_per_style", 0.0, 600.0, 30.0, "painted: time to glide from one style of paint.styles "
+                  "to the next (0 = the style set by config or /style/*)"),
     )
 
     def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
@@ -57,7 +61,10 @@ class DreamDriftScene(Scene):
         if inputs.beat_phase is not None:
             swell = math.exp(-6.0 * inputs.beat_phase)  # 1 on the beat, decaying before the next
             z = z + self.params["pulse"] * swell * self.pulse_direction
-        return LatentState(z.astype(np.float32), {"swell": swell})
+        params = {"swell": swell}
+        if self.params["seconds_per_style"] > 0.0:  # the painting glides through the styles with media time
+            params[STYLE_POSITION] = inputs.t / self.params["seconds_per_style"]
+        return LatentState(z.astype(np.float32), params)
 
 
 SCENE = DreamDriftScene

@@ -1,18 +1,17 @@
-"""Style mirror: visitors see themselves re-imagined in the style the model learned.
+"""Style mirror: visitors see themselves painted in the manner of a master, over a painted dream.
 
-What the visitor sees and does: standing in front of the camera, they appear on the picture as
-a silhouette filled with their own image as the art-trained VAE redraws it (their cut-out,
-encoded and decoded: shapes and colours the way the training art has them), blended over a
-slowly drifting picture through a soft-edged mask. Moving moves the silhouette and reshapes
-the redrawn figure; the picture behind leans toward their encoding (``follow``). With nobody
-there it shows only the drifting picture.
+What the visitor sees and does: standing in front of the camera, they appear where they stand,
+cut out of the room (MediaPipe selfie segmentation) and laid over a slowly drifting generated
+picture; the painting stage then paints the whole — the visitor and the picture behind — in the
+chosen style (``[paint]``, OSC ``/style/set``), steady along their motion, so the texture clings
+to the body. Moving moves the figure; the picture behind leans toward the visitor's encoding by
+the art-trained VAE (``follow``). With nobody there it shows only the drifting picture.
 
-Geometry: the square picture shows the camera's centred square (``scene_kit.geometry``: the
-middle 9/16 of a 16:9 frame), as the frame arrives, so a mirrored source gives a mirror.
-
-Per frame, for a new camera frame with someone present: one selfie segmentation of a 160 px
-copy (MediaPipe, model 1), one encode and one extra render of the model. Made for ``vae_art64``;
-without tools (no encoder or no render) the silhouette shows the picture's negative instead.
+Geometry: the picture is the whole camera frame at ``PICTURE_HEIGHT`` pixels high, the generated
+picture scaled to cover it, as the frame arrives (a mirrored source gives a mirror). Per new
+camera frame with someone present: one selfie segmentation of a 144 px high copy (model 1) and
+one VAE encode of the cut-out. Without painting (``paint`` 0, or no style networks) the visitor
+shows as a photograph cut out over the picture.
 """
 
 from __future__ import annotations
@@ -27,14 +26,16 @@ from installation.contracts import LatentState
 from installation.generator import THEME_PARAM
 from installation.mapping import LatentDrift
 from installation.scene_kit.segmentation import PersonMask, SegmentationUnavailable
-from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools
+from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param
 
 log = logging.getLogger(__name__)
 
-MASK_SIZE = 160  # pixels of the square copy that is segmented
+MASK_HEIGHT = 144  # pixels high of the copy that is segmented
+PICTURE_HEIGHT = 432  # pixels high of the composed picture (the painter scales it to its own size)
 MIN_PRESENCE = 0.05  # below this nobody is there: no segmentation is run
-MIN_PERSON_AREA = 0.01  # share of the square the mask must cover to count as a person
+MIN_PERSON_AREA = 0.01  # share of the frame the mask must cover to count as a person
 MASK_EDGE = (0.3, 0.7)  # the soft mask is sharpened by a smoothstep between these values
+ENCODE_SIDE = 96  # the cut-out is encoded from a square this big
 
 
 def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -46,16 +47,27 @@ def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
     return x
 
 
+def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled to fill ``size`` (width, height), its centre cropped to that shape."""
+    width, height = size
+    scale = max(width / image.shape[1], height / image.shape[0])
+    scaled = cv2.resize(image, (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale))),
+                        interpolation=cv2.INTER_CUBIC)
+    top, left = (scaled.shape[0] - height) // 2, (scaled.shape[1] - width) // 2
+    return scaled[top:top + height, left:left + width]
+
+
 class StyleMirrorScene(Scene):
     name = "style_mirror"
     MODEL = "vae_art64"
     PARAMETERS = (
-        ParamSpec("blend", 0.0, 1.0, 0.85, "how opaque the restyled visitor is over the picture"),
-        ParamSpec("feather", 0.0, 0.1, 0.02, "softness of the silhouette's edge, in picture sides"),
+        ParamSpec("blend", 0.0, 1.0, 1.0, "how opaque the visitor is over the picture"),
+        ParamSpec("feather", 0.0, 0.1, 0.01, "softness of the silhouette's edge, in picture heights"),
         ParamSpec("style_theme", -1.0, 15.0, -1.0, "theme index of a conditional model (wraps); -1 = all themes blended"),
         ParamSpec("follow", 0.0, 1.0, 0.4, "how far the picture behind leans toward the visitor's encoding"),
         ParamSpec("morph_s", 0.05, 10.0, 1.0, "time constant of the picture's glide, seconds"),
         ParamSpec("drift", 0.0, 2.0, 1.0, "size of the picture's slow wander (latent units)"),
+        paint_param(1.0),
     )
 
     def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
@@ -65,17 +77,15 @@ class StyleMirrorScene(Scene):
         self.z = (self.params["drift"] * self._drift.at(0.0)).astype(np.float32)
         self.visitor_z: np.ndarray | None = None  # the latent of the visitor's cut-out
         try:
-            self.segmenter: PersonMask | None = PersonMask(MASK_SIZE)
+            self.segmenter: PersonMask | None = PersonMask(MASK_HEIGHT, whole_frame=True)
         except SegmentationUnavailable as error:
             log.warning("style mirror runs without a silhouette: %s", error)
             self.segmenter = None
-        self.alpha = np.zeros((MASK_SIZE, MASK_SIZE), np.float32)  # (S, S) blend weight of the visitor, 0..1
-        self._on_white = np.zeros((MASK_SIZE, MASK_SIZE, 3), np.uint8)  # the cut-out on white paper
-        size = tools.resolution if tools is not None else MASK_SIZE
-        self.layer = np.zeros((size, size, 3), np.uint8)  # (R, R, 3) the restyled visitor, placed
+        self.alpha: np.ndarray | None = None  # (h, w) blend weight of the visitor at the mask's size, 0..1
+        self.visitor_rgb: np.ndarray | None = None  # (H, W, 3) the camera frame at the picture's size
         self.visible = False  # a silhouette is to be blended this frame
         self._frame_index: int | None = None
-        self._resized: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # picture size -> buffers
+        self._picture_size = (round(PICTURE_HEIGHT * 16 / 9), PICTURE_HEIGHT)  # (W, H) until a frame says otherwise
 
     def close(self) -> None:
         """Release MediaPipe's segmentation graph (safe to call more than once)."""
@@ -90,11 +100,14 @@ class StyleMirrorScene(Scene):
 
     def update(self, inputs: SceneInputs) -> LatentState:
         present = inputs.features.presence >= MIN_PRESENCE and inputs.frame is not None
+        if inputs.frame is not None:
+            height, width = inputs.frame.image_bgr.shape[:2]
+            self._picture_size = (max(1, round(PICTURE_HEIGHT * width / height)), PICTURE_HEIGHT)
         if not present or self.segmenter is None:
             self.visible, self.visitor_z = False, None
         elif inputs.frame.index != self._frame_index:  # a live loop may run ahead of the camera
             self._frame_index = inputs.frame.index
-            self._restyle(inputs.frame.image_bgr)
+            self._cut_out(inputs.frame.image_bgr)
         drift = self.params["drift"] * self._drift.at(inputs.t)
         target = drift
         if self.visitor_z is not None:
@@ -104,63 +117,49 @@ class StyleMirrorScene(Scene):
         self.z = (self.z + ease * (target - self.z)).astype(np.float32)
         return LatentState(self.z.copy(), {**self._theme_params(), "visitor": float(self.visible)})
 
-    def _restyle(self, image_bgr: np.ndarray) -> None:
-        """Segment the frame, redraw the cut-out with the model, and place it on ``layer``."""
+    def _cut_out(self, image_bgr: np.ndarray) -> None:
+        """Segment the frame; keep the soft silhouette, the frame at the picture's size, and the
+        cut-out's encoding (what the picture behind leans toward)."""
         mask = self.segmenter.update(image_bgr)
         self.visible = float((mask > 0.5).mean()) >= MIN_PERSON_AREA
         if not self.visible:
             self.visitor_z = None
             return
-        np.copyto(self.alpha, mask)
-        smoothstep(self.alpha, *MASK_EDGE)
-        sigma = self.params["feather"] * MASK_SIZE
+        alpha = smoothstep(mask.copy(), *MASK_EDGE)
+        sigma = self.params["feather"] * MASK_HEIGHT
         if sigma > 0.0:
-            cv2.GaussianBlur(self.alpha, (0, 0), sigma, dst=self.alpha)
-        tools = self.tools
-        if tools is None or tools.encode is None or tools.render is None:
-            self.visitor_z = None
-            return
-        # the cut-out on white: the training art is composited on white
-        np.copyto(self._on_white, (self.segmenter.rgb * self.alpha[..., None]
-                                   + 255.0 * (1.0 - self.alpha[..., None])).astype(np.uint8))
-        left, top, side = self.segmenter.person_box()
-        self.visitor_z = np.asarray(tools.encode(self._on_white[top:top + side, left:left + side]), np.float32)
-        styled = tools.render(LatentState(self.visitor_z, self._theme_params()))  # (R, R, 3)
-        self._place(styled, left, top, side)
+            cv2.GaussianBlur(alpha, (0, 0), sigma, dst=alpha)
+        self.alpha = alpha
+        self.visitor_rgb = cv2.cvtColor(cv2.resize(image_bgr, self._picture_size, interpolation=cv2.INTER_AREA),
+                                        cv2.COLOR_BGR2RGB)
+        self.visitor_z = self._encode(alpha)
 
-    def _place(self, styled: np.ndarray, left: int, top: int, side: int) -> None:
-        """Put the redrawn cut-out where the person stands, on ``layer`` (picture pixels)."""
-        R = self.layer.shape[0]
-        scale = R / MASK_SIZE
-        x0, y0 = int(round(left * scale)), int(round(top * scale))
-        size = max(1, min(int(round(side * scale)), R - x0, R - y0))
-        self.layer[:] = styled[0, 0]  # beyond the box the feathered edge fades into the art's paper colour
-        cv2.resize(styled, (size, size), dst=self.layer[y0:y0 + size, x0:x0 + size], interpolation=cv2.INTER_AREA)
+    def _encode(self, alpha: np.ndarray) -> np.ndarray | None:
+        """The VAE's latent of the cut-out on white (the training art is composited on white)."""
+        tools = self.tools
+        box = self.segmenter.person_box()
+        if tools is None or tools.encode is None or box is None:
+            return None
+        left, top, side = box
+        rgb = self.segmenter.rgb[top:top + side, left:left + side].astype(np.float32)
+        weight = alpha[top:top + side, left:left + side, None]
+        on_white = (rgb * weight + 255.0 * (1.0 - weight)).astype(np.uint8)
+        small = cv2.resize(on_white, (ENCODE_SIDE, ENCODE_SIDE), interpolation=cv2.INTER_AREA)
+        return np.asarray(tools.encode(small), np.float32)
 
     def compose(self, image: np.ndarray, inputs: SceneInputs) -> np.ndarray:
-        """The picture with the restyled visitor blended in through the silhouette; the picture
-        itself where the silhouette is not (nobody there: ``image`` unchanged)."""
-        if not self.visible or self.params["blend"] <= 0.0:
-            return image
-        height, width = image.shape[:2]
-        alpha, layer = self._buffers(height, width)
-        cv2.resize(self.alpha, (width, height), dst=alpha, interpolation=cv2.INTER_LINEAR)
+        """The generated ``image`` scaled to cover the camera frame's shape, with the visitor laid
+        over it through the silhouette: (PICTURE_HEIGHT, W, 3) uint8, for the painter to paint."""
+        picture = cover(image, self._picture_size)
+        if not self.visible or self.params["blend"] <= 0.0 or self.visitor_rgb is None:
+            return np.ascontiguousarray(picture)
+        width, height = self._picture_size
+        if self.visitor_rgb.shape[:2] != (height, width):  # the camera changed shape since the cut-out
+            return np.ascontiguousarray(picture)
+        alpha = cv2.resize(self.alpha, (width, height), interpolation=cv2.INTER_LINEAR)[..., None]
         alpha *= self.params["blend"]
-        if self.visitor_z is None:  # no model to redraw with: the picture's negative shows the figure
-            np.subtract(255, image, out=layer)
-        elif layer.shape != self.layer.shape:
-            cv2.resize(self.layer, (width, height), dst=layer, interpolation=cv2.INTER_LINEAR)
-        else:
-            np.copyto(layer, self.layer)
-        blended = image + alpha[..., None] * (layer.astype(np.float32) - image) + 0.5  # + 0.5: the cast truncates
+        blended = picture + alpha * (self.visitor_rgb.astype(np.float32) - picture) + 0.5  # + 0.5: the cast truncates
         return blended.astype(np.uint8)
-
-    def _buffers(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """The (H, W) alpha and (H, W, 3) layer buffers for a picture size, allocated once."""
-        if (height, width) not in self._resized:
-            self._resized[(height, width)] = (np.empty((height, width), np.float32),
-                                              np.empty((height, width, 3), np.uint8))
-        return self._resized[(height, width)]
 
 
 SCENE = StyleMirrorScene

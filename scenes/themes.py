@@ -22,7 +22,7 @@ import numpy as np
 from installation.contracts import LatentState
 from installation.generator import THEME_PARAM
 from installation.scene_kit.blend import blend_pixels, smoothstep
-from scenes.base import ParamSpec, SceneInputs, SceneTools
+from scenes.base import ParamSpec, SceneInputs, SceneTools, paint_param
 from scenes.body_latent import BodyLatentScene
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ PREVIOUS_GESTURES = ("swipe_right", "swipe_down")
 class ThemesScene(BodyLatentScene):
     name = "themes"
     MODEL = "gan_art64"
-    PARAMETERS = BodyLatentScene.PARAMETERS + (
+    PARAMETERS = tuple(p for p in BodyLatentScene.PARAMETERS if p.name != "paint") + (
+        paint_param(0.0),  # the GAN's own pictures, as trained
         ParamSpec("theme", 0.0, MAX_THEMES - 1, 0.0,
                   "index of the model's theme (rounded; wraps around its theme count): gan_art64 0 emoji, 1 openclipart"),
         ParamSpec("theme_fade_s", 0.0, 10.0, 1.5, "length of the cross-fade when the theme changes, seconds"),

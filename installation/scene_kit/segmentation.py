@@ -28,8 +28,10 @@ class SegmentationUnavailable(RuntimeError):
 class PersonMask:
     """The visitor's silhouette in the centred square of the camera image, at ``size`` pixels."""
 
-    def __init__(self, size: int = 128) -> None:
-        """Start the segmentation graph. Raises SegmentationUnavailable if MediaPipe lacks it."""
+    def __init__(self, size: int = 128, whole_frame: bool = False) -> None:
+        """Start the segmentation graph. Raises SegmentationUnavailable if MediaPipe lacks it.
+        ``whole_frame``: segment the whole camera image (``size`` pixels high, as wide as its
+        shape makes it) instead of its centred square."""
         try:
             import mediapipe as mp  # imported here: scenes that never segment do not pay for it
 
@@ -37,16 +39,23 @@ class PersonMask:
         except (ImportError, AttributeError, RuntimeError) as error:
             raise SegmentationUnavailable(f"MediaPipe selfie segmentation is unavailable: {error}") from None
         self.size = int(size)
-        self.rgb = np.zeros((size, size, 3), np.uint8)  # (S, S, 3) the small RGB copy segmented
-        self.mask = np.zeros((size, size), np.float32)  # (S, S) person probability, 0..1
-        self._small_bgr = np.zeros((size, size, 3), np.uint8)
+        self.whole_frame = whole_frame
         self.errors = 0
+        self._allocate(self.size, self.size)
+
+    def _allocate(self, height: int, width: int) -> None:
+        self.rgb = np.zeros((height, width, 3), np.uint8)  # (h, w, 3) the small RGB copy segmented
+        self.mask = np.zeros((height, width), np.float32)  # (h, w) person probability, 0..1
+        self._small_bgr = np.zeros((height, width, 3), np.uint8)
 
     def update(self, image_bgr: np.ndarray) -> np.ndarray:
         """Segment the centred square of ``image_bgr`` (H, W, 3) uint8. Returns ``self.mask``
         (updated in place). A MediaPipe failure is logged, counted and leaves an empty mask."""
-        square = CentreSquare.of(image_bgr).crop(image_bgr)
-        cv2.resize(square, (self.size, self.size), dst=self._small_bgr, interpolation=cv2.INTER_AREA)
+        region = image_bgr if self.whole_frame else CentreSquare.of(image_bgr).crop(image_bgr)
+        width = max(1, round(self.size * region.shape[1] / region.shape[0]))
+        if self.mask.shape != (self.size, width):  # a camera of another shape: buffers once per shape
+            self._allocate(self.size, width)
+        cv2.resize(region, (width, self.size), dst=self._small_bgr, interpolation=cv2.INTER_AREA)
         cv2.cvtColor(self._small_bgr, cv2.COLOR_BGR2RGB, dst=self.rgb)
         try:
             result = self._graph.process(self.rgb)
@@ -70,10 +79,11 @@ class PersonMask:
         if rows.size == 0:
             return None
         y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        side = int(min(self.size, max(y1 - y0, x1 - x0) * (1.0 + 2.0 * margin)))
+        height, width = self.mask.shape
+        side = int(min(height, width, max(y1 - y0, x1 - x0) * (1.0 + 2.0 * margin)))
         cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-        left = int(min(max(cx - side // 2, 0), self.size - side))
-        top = int(min(max(cy - side // 2, 0), self.size - side))
+        left = int(min(max(cx - side // 2, 0), width - side))
+        top = int(min(max(cy - side // 2, 0), height - side))
         return left, top, side
 
     def close(self) -> None:

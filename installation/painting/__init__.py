@@ -1,0 +1,50 @@
+"""The painting stage: neural style transfer of the picture, steady along the flow.
+
+``build_painter`` makes the stage from ``[paint]``; ``Painter`` (painter.py) is the stage,
+``StyleLibrary`` (styles.py) names the styles, ``FlowCarry`` (steady.py) keeps the texture still.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from installation.config import PROJECT_ROOT, PaintConfig
+from installation.painting.painter import STYLE_POSITION, Painter
+from installation.painting.styles import StyleError, StyleLibrary
+from models.style_networks import StyleNetworks, StyleNetworksUnavailable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["STYLE_POSITION", "Painter", "StyleError", "StyleLibrary", "build_painter", "check_styles"]
+
+
+def _folders(config: PaintConfig) -> tuple[Path, ...]:
+    if not config.folder:
+        return ()
+    folder = Path(config.folder).expanduser()
+    return (folder if folder.is_absolute() else PROJECT_ROOT / folder,)
+
+
+def check_styles(config: PaintConfig) -> None:
+    """Fail before any work (StyleError, one line) on a style that names no usable picture."""
+    library = StyleLibrary(None, _folders(config))  # type: ignore[arg-type]  # checking needs no network
+    for spec in (config.style, *config.styles):
+        library.check(spec)
+
+
+def build_painter(config: PaintConfig, aspect: float | None, threaded: bool) -> Painter | None:
+    """The painting stage, or None when painting is off in config, or its networks can't be loaded
+    (said in one log line: the show goes on unpainted). Raises StyleError for a bad style."""
+    if not config.enabled:
+        return None
+    check_styles(config)
+    try:
+        networks = StyleNetworks(config.threads, config.device)
+    except StyleNetworksUnavailable as error:
+        log.warning("painting is off: %s", error)
+        return None
+    painter = Painter(config, StyleLibrary(networks, _folders(config)), aspect, threaded)
+    log.info("painting in %s on the %s, %d px, %s", config.style, networks.device, config.size,
+             "on its own thread" if threaded else f"every {config.replay_every} frame(s)")
+    return painter

@@ -1,0 +1,202 @@
+"""The painting stage: the picture, painted in a chosen artwork's style, steady, at screen shape.
+
+Between the generator (or the scene's composition) and the display. For each shown frame:
+
+1. **content**: the picture cropped to the screen's shape (with ``display.fit = "cover"``, so no
+   painted pixel is thrown away) and scaled so its long side is the painting size;
+2. **paint**: the style network paints it (``models.style_networks``) in the current style: one
+   style, a weighted mix, or a point a scene chose along ``paint.styles``; then strength (a blend
+   with the unpainted picture) and colour preservation (the painting's light, the content's colours);
+3. **steady**: ``FlowCarry`` carries the shown painting along the content's motion and blends in
+   the new one where the flow is trustworthy, so the texture sticks to the body.
+
+Two schedules. **Inline** (replays: deterministic): a new painting every ``replay_every`` frames,
+carried along the flow in between. **Threaded** (live runs): a painter thread paints the newest
+content at its own rate while the loop shows the newest painting carried to the current frame; the
+painting size adapts (``AdaptiveQuality``) to hold ``paint.target_fps`` paintings a second. A
+failing network is logged and counted, and the frame is shown unpainted: the show goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from installation.config import PaintConfig
+from installation.painting.steady import FlowCarry
+from installation.painting.styles import StyleError, StyleLibrary, glide_weights
+from installation.quality import AdaptiveQuality
+from installation.slots import NewestSlot
+from models.style_networks import SIDE_MULTIPLE, StyleCode
+
+log = logging.getLogger(__name__)
+
+STYLE_POSITION = "style_position"  # LatentState.params key: a scene's point along paint.styles
+
+
+@dataclass(frozen=True)
+class PaintJob:
+    content: np.ndarray  # (H, W, 3) uint8 RGB at the painting size
+    code: StyleCode
+    strength: float
+    preserve_colors: bool
+
+
+@dataclass(frozen=True)
+class Painting:
+    image: np.ndarray  # (H, W, 3) uint8 RGB, the painted content
+    grey: np.ndarray  # the small grey copy of the content it paints (for carrying it along the flow)
+    milliseconds: float
+
+
+def content_shape(height: int, width: int, aspect: float | None, long_side: int) -> tuple[int, int, int, int, int, int]:
+    """Where to crop a (height, width) picture for a screen of ``aspect`` (None: keep it) and the
+    painted size: (top, left, crop_h, crop_w, paint_h, paint_w), painted sides multiples of 4."""
+    crop_h, crop_w = height, width
+    if aspect is not None and abs(width / height - aspect) > 1e-3:
+        if width / height > aspect:
+            crop_w = max(1, round(height * aspect))
+        else:
+            crop_h = max(1, round(width / aspect))
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    scale = long_side / max(crop_h, crop_w)
+    paint_h = max(SIDE_MULTIPLE, int(round(crop_h * scale / SIDE_MULTIPLE)) * SIDE_MULTIPLE)
+    paint_w = max(SIDE_MULTIPLE, int(round(crop_w * scale / SIDE_MULTIPLE)) * SIDE_MULTIPLE)
+    return top, left, crop_h, crop_w, paint_h, paint_w
+
+
+def finish(painted: np.ndarray, content: np.ndarray, strength: float, preserve_colors: bool) -> np.ndarray:
+    """Colour preservation (the painting's luma, the content's chroma) and strength (a blend with
+    the content: 0 = unpainted, 1 = painted only). RGB uint8 in and out."""
+    if preserve_colors:
+        luma = cv2.cvtColor(painted, cv2.COLOR_RGB2YCrCb)
+        luma[..., 1:] = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)[..., 1:]
+        painted = cv2.cvtColor(luma, cv2.COLOR_YCrCb2RGB)
+    if strength >= 1.0:
+        return painted
+    return cv2.addWeighted(painted, strength, content, 1.0 - strength, 0.0)
+
+
+class Painter:
+    """Paints the loop's pictures (see the module's docstring). ``aspect``: the screen's width /
+    height to crop to (None keeps the picture's shape). ``threaded``: paint on a thread of its own."""
+
+    def __init__(self, config: PaintConfig, library: StyleLibrary, aspect: float | None, threaded: bool) -> None:
+        """Raises StyleError when the configured style or a style of ``paint.styles`` is unusable."""
+        self.config, self.library, self.aspect = config, library, aspect
+        self.strength, self.preserve_colors = config.strength, config.preserve_colors
+        for spec in config.styles:
+            library.check(spec)
+        self.style = config.style
+        self._code = library.code_for(config.style)
+        self._glide: tuple[float, StyleCode] | None = None  # the last position a scene chose, and its code
+        self.size = config.size
+        self.paintings = 0  # new paintings made
+        self.errors = 0  # paintings that failed (shown unpainted)
+        self._carry = FlowCarry(config.steady)
+        self._latest: Painting | None = None
+        self._frames = 0
+        self._threaded = threaded
+        if threaded:
+            self._jobs: NewestSlot[PaintJob] = NewestSlot()
+            self._done: NewestSlot[Painting] = NewestSlot()
+            self._quality = (AdaptiveQuality(config.target_fps, config.size, config.min_size, config.size)
+                             if config.adaptive else None)
+            self._running = True
+            self._thread = threading.Thread(target=self._work, name="painter", daemon=True)
+            self._thread.start()
+
+    # the performer's controls (OSC, keys): each raises StyleError and keeps the style on a bad one
+    def set_style(self, spec: str) -> None:
+        self._code, self.style, self._glide = self.library.code_for(spec), spec, None
+        log.info("painting style: %s", spec)
+
+    def set_mix(self, weights: dict[str, float]) -> None:
+        self._code = self.library.code_for_mix(weights)
+        self.style, self._glide = " + ".join(f"{spec}:{w:g}" for spec, w in weights.items()), None
+        log.info("painting style mix: %s", self.style)
+
+    def set_strength(self, strength: float) -> None:
+        if not 0.0 <= strength <= 1.0:
+            raise StyleError(f"painting strength {strength}: expected 0..1")
+        self.strength = float(strength)
+
+    def code(self, position: float | None) -> StyleCode:
+        """The style to paint with: the point ``position`` along ``paint.styles`` (a scene's choice),
+        else the style or mix set last."""
+        if position is None or not self.config.styles:
+            return self._code
+        position = round(float(position), 3)  # a glide changes the code at most a thousand times per style
+        if self._glide is None or self._glide[0] != position:
+            self._glide = (position, self.library.code_for_mix(glide_weights(self.config.styles, position)))
+        return self._glide[1]
+
+    def paint(self, picture: np.ndarray, position: float | None = None) -> np.ndarray:
+        """``picture`` (H, W, 3) uint8 RGB painted and carried: (h, w, 3) uint8 at the painting
+        size, cropped to the screen's shape."""
+        content = self._content(picture)
+        job = PaintJob(content, self.code(position), self.strength, self.preserve_colors)
+        if self._threaded:
+            self._jobs.put(job)
+            self._latest = self._done.take() or self._latest
+        elif self._latest is None or self._frames % self.config.replay_every == 0:
+            self._latest = self._paint(job)
+        self._frames += 1
+        if self._latest is None:  # the first painting is still on its way
+            return content
+        painting = self._latest.image
+        if painting.shape != content.shape:  # the painting size changed since
+            painting = cv2.resize(painting, (content.shape[1], content.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return self._carry.step(content, painting, self._latest.grey)
+
+    def skip(self) -> None:
+        """An unpainted frame was shown (a scene without painting, blackout): start the carry afresh."""
+        self._carry.reset()
+
+    def _content(self, picture: np.ndarray) -> np.ndarray:
+        height, width = picture.shape[:2]
+        top, left, crop_h, crop_w, paint_h, paint_w = content_shape(height, width, self.aspect, self.size)
+        crop = picture[top:top + crop_h, left:left + crop_w]
+        interpolation = cv2.INTER_AREA if paint_w < crop_w else cv2.INTER_CUBIC
+        return cv2.resize(crop, (paint_w, paint_h), interpolation=interpolation)
+
+    def _paint(self, job: PaintJob) -> Painting | None:
+        """One painting of ``job``; None (logged, counted) when the network fails."""
+        started = time.perf_counter()
+        try:
+            painted = self.library.networks.paint(job.content, job.code)
+        except Exception:  # onnxruntime's own error types: the frame goes unpainted, the show goes on
+            self.errors += 1
+            if self.errors <= 3 or self.errors % 1000 == 0:
+                log.exception("painting failed (%d so far); showing the picture unpainted", self.errors)
+            return None
+        image = finish(painted, job.content, job.strength, job.preserve_colors)
+        self.paintings += 1
+        return Painting(image, self._carry.flow.small_grey(job.content), (time.perf_counter() - started) * 1000.0)
+
+    def _work(self) -> None:
+        """The painter thread: the newest job, painted; the size adapted to ``paint.target_fps``."""
+        while self._running:
+            job = self._jobs.take(timeout_s=None)
+            if job is None:
+                continue
+            painting = self._paint(job)
+            if painting is None:
+                continue
+            self._done.put(painting)
+            if self._quality is not None:
+                size = self._quality.update(painting.milliseconds, painting.milliseconds, time.perf_counter())
+                if size is not None:
+                    self.size = size
+
+    def close(self) -> None:
+        """Stop the painter thread (safe to call twice)."""
+        if self._threaded and self._running:
+            self._running = False
+            self._jobs.close()
+            self._thread.join(timeout=5.0)
