@@ -92,10 +92,13 @@ class QueuedCamera:
         self.inner.close()
 
 
-def run_once(mode: str, clip: Path, seconds: float) -> dict:
+def run_once(mode: str, clip: Path, seconds: float, paint: bool = False) -> dict:
+    """One run of the loop on ``clip`` for ``seconds``; ``paint``: with the painting stage (the
+    configured schedule: its own thread), else with painting off, as the loop figures are measured."""
     config = load_config()
     config = override(config, "perception", schedule="threaded" if mode == "threaded" else "inline")
     config = override(config, "source", mirror=False)
+    config = override(config, "paint", enabled=paint)
     live_clock = MonotonicClock()
     if mode == "naive":
         source, clock, lockstep = QueuedCamera(clip, live_clock), FixedStepClock(), True
@@ -103,7 +106,7 @@ def run_once(mode: str, clip: Path, seconds: float) -> dict:
         source, clock, lockstep = RealtimePlayback(VideoFileSource(clip, loop=True), live_clock), live_clock, False
     display = HeadlessDisplay((config.headless.width, config.headless.height), config.display.fit,
                               NullSink(), pace_fps=config.display.target_fps)
-    runtime = Runtime(build_stages(config, source, display), clock, lockstep)
+    runtime = Runtime(build_stages(config, source, display, lockstep=lockstep), clock, lockstep)
     started = wall_s()
     stats = runtime.run(max_wall_s=seconds)
     elapsed = wall_s() - started
@@ -117,6 +120,9 @@ def run_once(mode: str, clip: Path, seconds: float) -> dict:
         "latency_over_stage_sum": round(stats["latency_ms"]["p50"] / stage_sum, 3),
         "stages_p50_ms": {name: stats["stages_ms"][name]["p50"] for name in STAGE_NAMES},
         "dropped_frames": stats["dropped_frames"],
+        "paintings_per_s": stats.get("painting", {}).get("paintings", 0) / elapsed,
+        "painting_size": stats.get("painting", {}).get("size", 0),
+        "paint_p50_ms": stats["stages_ms"]["paint"]["p50"],
     }
 
 

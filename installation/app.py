@@ -212,7 +212,8 @@ def _painter(config: Config, display: Display, lockstep: bool) -> Painter | None
     """The painting stage, painting pictures cropped to the screen's shape when the display covers it."""
     size = getattr(getattr(display, "compositor", None), "size", (config.display.width, config.display.height))
     aspect = size[0] / size[1] if config.display.fit == "cover" else None
-    return build_painter(config.paint, aspect, threaded=not lockstep and config.paint.schedule == "threaded")
+    return build_painter(config.paint, aspect, threaded=not lockstep and config.paint.schedule == "threaded",
+                         screen_side=max(size))
 
 
 def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> PerceptionSchedule:

@@ -33,6 +33,7 @@ from installation.smoothing import BodySmoother
 from installation.sources import VideoFileSource
 from scenes import load_scene
 from scenes.base import SceneInputs
+from scenes.style_mirror import PICTURE_HEIGHT, cover
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 log = logging.getLogger(__name__)
@@ -176,7 +177,9 @@ def test_a_scene_runs_on_a_real_clip_and_moves_more_when_the_visitor_moves(media
     moving = diffs[split - 1:].mean()  # from the first moving frame: the still stretch left no glide
     log.warning("%s on %s: change moving %.2f, still %.2f, ratio %.1f; scene cost p50 %.2f ms, p95 %.2f ms",
                 name, clip, moving, still, moving / max(still, 1e-9), *np.percentile(costs, [50, 95]))
-    assert frames.shape[1:] == (host.resolution, host.resolution, 3) and frames.dtype == np.uint8
+    # style_mirror composes at the camera frame's shape, PICTURE_HEIGHT high, for the painter
+    height = PICTURE_HEIGHT if name == "style_mirror" else host.resolution
+    assert frames.shape[1] == height and frames.shape[3] == 3 and frames.dtype == np.uint8
     assert moving > 2.0 * still
 
 
@@ -283,22 +286,25 @@ def test_the_mirror_changes_the_picture_only_inside_the_visitors_silhouette(medi
     scene, host = make_scene("style_mirror", hosts)
     inputs = inputs_of(steps[-1], 0.04)
     state = scene.update(inputs)
-    image = host.render(state)
-    shown = scene.compose(image, inputs)
+    shown = scene.compose(host.render(state), inputs)
+    height, width = steps[-1][0].image_bgr.shape[:2]
+    assert shown.shape == (PICTURE_HEIGHT, round(PICTURE_HEIGHT * width / height), 3)  # the camera's shape
+    image = cover(host.render(state), (shown.shape[1], shown.shape[0]))  # the picture behind, as composed
     scene.close()
     changed = np.abs(shown.astype(int) - image).max(axis=2) > 0
-    alpha = cv2.resize(scene.alpha, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    alpha = cv2.resize(scene.alpha, shown.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     inside = alpha > 0.5
     assert scene.visible and 0.05 < inside.mean() < 0.95
     assert not (changed & (alpha <= 1e-3)).any()  # nothing changes outside the (feathered) mask
     assert changed[inside].mean() > 0.5
+    # inside the silhouette the visitor is the camera's own pixels (the painter paints them)
+    camera = cv2.cvtColor(cv2.resize(steps[-1][0].image_bgr, shown.shape[1::-1], interpolation=cv2.INTER_AREA),
+                          cv2.COLOR_BGR2RGB)
+    solid = alpha > 0.995
+    assert solid.mean() > 0.05 and np.abs(shown[solid].astype(int) - camera[solid]).max() <= 3
     # the silhouette is where MediaPipe Pose sees the visitor: the nose is inside it
     nose = steps[-1][1].pose[0, :2]
-    height, width = steps[-1][0].image_bgr.shape[:2]
-    side = min(height, width)
-    u = (nose[0] * width - (width - side) / 2) / side
-    v = (nose[1] * height - (height - side) / 2) / side
-    assert alpha[int(v * (alpha.shape[0] - 1)), int(u * (alpha.shape[1] - 1))] > 0.5
+    assert alpha[int(nose[1] * (alpha.shape[0] - 1)), int(nose[0] * (alpha.shape[1] - 1))] > 0.5
 
 
 # --- themes --------------------------------------------------------------------------------

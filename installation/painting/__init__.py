@@ -33,7 +33,8 @@ def check_styles(config: PaintConfig) -> None:
         library.check(spec)
 
 
-def build_painter(config: PaintConfig, aspect: float | None, threaded: bool) -> Painter | None:
+def build_painter(config: PaintConfig, aspect: float | None, threaded: bool,
+                  screen_side: int | None = None) -> Painter | None:
     """The painting stage, or None when painting is off in config, or its networks can't be loaded
     (said in one log line: the show goes on unpainted). Raises StyleError for a bad style."""
     if not config.enabled:
@@ -44,7 +45,7 @@ def build_painter(config: PaintConfig, aspect: float | None, threaded: bool) -> 
     except StyleNetworksUnavailable as error:
         log.warning("painting is off: %s", error)
         return None
-    painter = Painter(config, StyleLibrary(networks, _folders(config)), aspect, threaded)
-    log.info("painting in %s on the %s, %d px, %s", config.style, networks.device, config.size,
+    painter = Painter(config, StyleLibrary(networks, _folders(config)), aspect, threaded, screen_side)
+    log.info("painting in %s on the %s, at most %d px, %s", config.style, networks.device, painter.size,
              "on its own thread" if threaded else f"every {config.replay_every} frame(s)")
     return painter

@@ -20,6 +20,7 @@ failing network is logged and counted, and the frame is shown unpainted: the sho
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,16 @@ from models.style_networks import SIDE_MULTIPLE, StyleCode
 log = logging.getLogger(__name__)
 
 STYLE_POSITION = "style_position"  # LatentState.params key: a scene's point along paint.styles
+PAINTER_NICE = 10  # the painter thread's nice value above the loop's: it yields the core to the loop
+
+
+def lower_priority(nice: int) -> None:
+    """Lower the calling thread's scheduling priority by ``nice`` (Linux threads have their own
+    nice value); elsewhere, or where it is not allowed, leave it (logged)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+    except (AttributeError, OSError) as error:
+        log.info("painter thread keeps the loop's priority: %s", error)
 
 
 @dataclass(frozen=True)
@@ -84,18 +95,21 @@ def finish(painted: np.ndarray, content: np.ndarray, strength: float, preserve_c
 
 class Painter:
     """Paints the loop's pictures (see the module's docstring). ``aspect``: the screen's width /
-    height to crop to (None keeps the picture's shape). ``threaded``: paint on a thread of its own."""
+    height to crop to (None keeps the picture's shape). ``threaded``: paint on a thread of its own.
+    ``screen_side``: the output's long side; nothing is painted larger (None: no limit)."""
 
-    def __init__(self, config: PaintConfig, library: StyleLibrary, aspect: float | None, threaded: bool) -> None:
+    def __init__(self, config: PaintConfig, library: StyleLibrary, aspect: float | None, threaded: bool,
+                 screen_side: int | None = None) -> None:
         """Raises StyleError when the configured style or a style of ``paint.styles`` is unusable."""
         self.config, self.library, self.aspect = config, library, aspect
+        self.max_side = min(config.size, screen_side) if screen_side else config.size
         self.strength, self.preserve_colors = config.strength, config.preserve_colors
         for spec in config.styles:
             library.check(spec)
         self.style = config.style
         self._code = library.code_for(config.style)
         self._glide: tuple[float, StyleCode] | None = None  # the last position a scene chose, and its code
-        self.size = config.size
+        self.size = self.max_side
         self.paintings = 0  # new paintings made
         self.errors = 0  # paintings that failed (shown unpainted)
         self._carry = FlowCarry(config.steady)
@@ -105,7 +119,7 @@ class Painter:
         if threaded:
             self._jobs: NewestSlot[PaintJob] = NewestSlot()
             self._done: NewestSlot[Painting] = NewestSlot()
-            self._quality = (AdaptiveQuality(config.target_fps, config.size, config.min_size, config.size)
+            self._quality = (AdaptiveQuality(config.target_fps, self.size, config.min_size, self.size)
                              if config.adaptive else None)
             self._running = True
             self._thread = threading.Thread(target=self._work, name="painter", daemon=True)
@@ -141,18 +155,24 @@ class Painter:
         size, cropped to the screen's shape."""
         content = self._content(picture)
         job = PaintJob(content, self.code(position), self.strength, self.preserve_colors)
+        fresh: Painting | None = None
         if self._threaded:
             self._jobs.put(job)
-            self._latest = self._done.take() or self._latest
-        elif self._latest is None or self._frames % self.config.replay_every == 0:
-            self._latest = self._paint(job)
+            fresh = self._done.take()
+        elif self._frames % self.config.replay_every == 0 or self._latest is None:
+            fresh = self._paint(job)
         self._frames += 1
-        if self._latest is None:  # the first painting is still on its way
-            return content
-        painting = self._latest.image
-        if painting.shape != content.shape:  # the painting size changed since
-            painting = cv2.resize(painting, (content.shape[1], content.shape[0]), interpolation=cv2.INTER_LINEAR)
-        return self._carry.step(content, painting, self._latest.grey)
+        self._latest = fresh or self._latest
+        painting = grey = None
+        if fresh is not None:
+            painting, grey = fresh.image, fresh.grey
+            if painting.shape != content.shape:  # the painting size changed since it was asked for
+                painting = cv2.resize(painting, (content.shape[1], content.shape[0]), interpolation=cv2.INTER_LINEAR)
+                grey = None
+        elif self._latest is not None and self._carry.empty:  # after an unpainted stretch: the newest painting again
+            painting = cv2.resize(self._latest.image, (content.shape[1], content.shape[0]), interpolation=cv2.INTER_LINEAR)
+        shown = self._carry.step(content, painting, grey)
+        return content if shown is None else shown  # the first painting is still on its way
 
     def skip(self) -> None:
         """An unpainted frame was shown (a scene without painting, blackout): start the carry afresh."""
@@ -180,7 +200,10 @@ class Painter:
         return Painting(image, self._carry.flow.small_grey(job.content), (time.perf_counter() - started) * 1000.0)
 
     def _work(self) -> None:
-        """The painter thread: the newest job, painted; the size adapted to ``paint.target_fps``."""
+        """The painter thread: the newest job, painted; the size adapted to ``paint.target_fps``.
+        It runs at a lower priority than the loop (Linux: a thread's own nice value), so the
+        frame rate holds and the painting takes the time that is left."""
+        lower_priority(PAINTER_NICE)
         while self._running:
             job = self._jobs.take(timeout_s=None)
             if job is None:

@@ -75,8 +75,9 @@ def warp(image: np.ndarray, sampling: np.ndarray) -> np.ndarray:
 class FlowCarry:
     """The shown painting, carried along the content's motion and renewed by new paintings.
 
-    ``carry`` (0..1) is the carried painting's share where the flow is fully trusted: 0 shows
-    each new painting as it is (per-frame painting); 0.8 renews a fifth of the texture a frame.
+    ``carry`` (0..1) is the carried painting's share, where the flow is fully trusted, when a new
+    painting arrives: 0 shows each new painting as it is (per-frame painting); 0.7 keeps seven
+    tenths of the texture where it still fits. Between new paintings the shown one is carried.
     """
 
     def __init__(self, carry: float) -> None:
@@ -88,23 +89,34 @@ class FlowCarry:
     def reset(self) -> None:
         self._shown = self._grey_shown = None
 
-    def step(self, content: np.ndarray, painting: np.ndarray, grey_painting: np.ndarray | None = None) -> np.ndarray:
-        """The picture to show for ``content`` (H, W, 3) uint8, given the newest ``painting`` (same
-        size) of the content whose small grey copy is ``grey_painting`` (None: of ``content``
-        itself). Returns (H, W, 3) uint8."""
+    @property
+    def empty(self) -> bool:
+        """Nothing is being carried (at the start, or after ``reset``)."""
+        return self._shown is None
+
+    def step(self, content: np.ndarray, painting: np.ndarray | None, grey_painting: np.ndarray | None = None) -> np.ndarray | None:
+        """The picture to show for ``content`` (H, W, 3) uint8: the shown painting carried to it,
+        blended with ``painting`` (same size; None when no new one arrived) of the content whose
+        small grey copy is ``grey_painting`` (None: of ``content`` itself). Returns (H, W, 3) uint8,
+        or None while there has been no painting to show."""
         grey_now = self.flow.small_grey(content)
         size = (content.shape[1], content.shape[0])
-        if grey_painting is not None and grey_painting.shape == grey_now.shape:
+        if painting is not None and grey_painting is not None and grey_painting.shape == grey_now.shape \
+                and not np.array_equal(grey_painting, grey_now):
             sampling, _ = self.flow.between(grey_now, grey_painting, size)
-            painting = warp(painting, sampling)  # an older painting moved to where its content is now
-        if self.carry <= 0.0 or self._shown is None or self._shown.shape != content.shape:
+            painting = warp(painting, sampling)  # an older content's painting moved to where its content is now
+        if self._shown is None or self._shown.shape != content.shape or self._grey_shown.shape != grey_now.shape:
             shown = painting
         else:
             sampling, trust = self.flow.between(grey_now, self._grey_shown, size)
             carried = warp(self._shown, sampling)
-            weight = (self.carry * trust)[..., None]  # (H, W, 1) share of the carried painting
-            shown = (painting + weight * (carried.astype(np.float32) - painting) + 0.5).astype(np.uint8)
-        self._shown, self._grey_shown = shown, grey_now
+            if painting is None:
+                shown = carried
+            else:
+                weight = (self.carry * trust)[..., None]  # (H, W, 1) share of the carried painting
+                shown = (painting + weight * (carried.astype(np.float32) - painting) + 0.5).astype(np.uint8)
+        if shown is not None:
+            self._shown, self._grey_shown = shown, grey_now
         return shown
 
 
