@@ -9,7 +9,10 @@ so a shared, noisy machine hits both sides alike:
   OpenCV's default FIFO of 4 buffers (loop_latency.py's ``naive``), the same per-frame work;
 - ``freshness``: pictures with new content per second ÷ min(camera fps, display refresh);
 - ``contention``: the generator's p95 per-frame time with MediaPipe running ÷ alone (contention.py);
-- ``perception_ratio``: pose + hands time ÷ pose alone (perception_ratio.py).
+- ``perception_ratio``: pose + hands time ÷ pose alone (perception_ratio.py);
+- ``painting_fps``: rendered fps of the live loop with the painting stage on ÷ off (painting.py);
+- ``painting_latency``: its end-to-end latency p50 with painting on ÷ off;
+- ``flicker_ratio``: flicker of steady painting ÷ per-frame painting, mean of three real clips.
 
 The loop figures come from loop_latency.py's runs, interleaved threaded / inline / naive; the
 headline is the configured schedule's, the other's is kept beside it. README.md (this folder)
@@ -35,12 +38,16 @@ sys.path.insert(0, str(HERE))
 
 import contention  # noqa: E402
 import loop_latency  # noqa: E402
+import painting  # noqa: E402
 import perception_ratio  # noqa: E402
 from installation.config import load_config  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 
-KEYS = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio")
-TARGETS = {"latency_overhead": 1.5, "stale_ratio": 0.3, "freshness": 0.5}
+KEYS = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio", "painting_fps",
+        "painting_latency", "flicker_ratio")
+TARGETS = {"latency_overhead": 1.5, "stale_ratio": 0.3, "freshness": 0.5, "painting_fps": 0.9, "painting_latency": 1.2,
+           "flicker_ratio": 0.5}
+HIGHER_IS_BETTER = ("freshness", "painting_fps")
 SCHEDULES = ("threaded", "inline", "naive")
 
 
@@ -107,6 +114,25 @@ def loop_figures(clip: Path, seconds: float, rounds: int) -> dict:
     return result
 
 
+def painting_figures(seconds: float, rounds: int, frames: int) -> dict:
+    """painting_fps, painting_latency and flicker_ratio, each of two sides measured in this run."""
+    live = painting.live(seconds, rounds)
+    flicker = painting.flicker_figures(frames, 384)
+    on, off = live["on"], live["off"]
+    values = {
+        "painting_fps": round(on["render_fps"] / off["render_fps"], 3),
+        "painting_latency": round(on["latency_p50_ms"] / off["latency_p50_ms"], 3),
+        "flicker_ratio": round(sum(row["steady_over_per_frame"] for row in flicker.values()) / len(flicker), 3),
+    }
+    result = {key: {"value": value, "target": TARGETS[key],
+                    "meets": value >= TARGETS[key] if key in HIGHER_IS_BETTER else value <= TARGETS[key]}
+              for key, value in values.items()}
+    result["painting_fps"].update(on=on, off=off)
+    result["painting_latency"].update(latency_p50_on_ms=on["latency_p50_ms"], latency_p50_off_ms=off["latency_p50_ms"])
+    result["flicker_ratio"].update(clips=flicker)
+    return result
+
+
 def markdown(results: dict) -> str:
     machine_info = results["machine"]
     lines = [
@@ -121,7 +147,7 @@ def markdown(results: dict) -> str:
     ]
     for key in KEYS:
         entry = results[key]
-        sign = "≥" if key == "freshness" else "≤"
+        sign = "≥" if key in HIGHER_IS_BETTER else "≤"
         lines.append(f"| {key} | {entry['value']:.2f} | {sign} {entry['target']} | {'yes' if entry['meets'] else 'no'} | "
                      f"{source_note(key, entry)} |")
     return "\n".join(lines)
@@ -147,6 +173,16 @@ def source_note(key: str, entry: dict) -> str:
         parts = [f"{name}: p95 {row['p95_with_perception_ms']:.1f} ÷ {row['p95_alone_ms']:.1f} ms = {row['ratio']:.2f}"
                  for name, row in entry["variants"].items()]
         return "; ".join(parts)
+    if key == "painting_fps":
+        on, off = entry["on"], entry["off"]
+        return (f"{on['render_fps']:.1f} fps painted ({on['paintings_per_s']:.1f} new paintings/s at "
+                f"{on['painting_size']:.0f} px) ÷ {off['render_fps']:.1f} fps unpainted; perceived {on['perceived_fps']:.1f} "
+                f"÷ {off['perceived_fps']:.1f} fps")
+    if key == "painting_latency":
+        return f"p50 {entry['latency_p50_on_ms']:.1f} ms painted ÷ {entry['latency_p50_off_ms']:.1f} ms unpainted"
+    if key == "flicker_ratio":
+        return "; ".join(f"{clip.split('.')[0]} {row['steady']:.2f} ÷ {row['per_frame']:.2f}"
+                         for clip, row in entry["clips"].items())
     variants, agreement = entry["variants"], entry["every_frame_agreement"]
     return (f"pose regions {variants['pose_regions']['mean_ms']:.1f} ms ÷ pose {variants['pose']['mean_ms']:.1f} ms "
             f"(hand model every frame: {entry['every_frame_value']:.2f}, palm detector: {entry['palm_detector_value']:.2f}); "
@@ -164,9 +200,11 @@ def main() -> None:
     if args.quick:
         loop_args, contention_args = (2.0, 1), {"seconds": 0.5, "rounds": 1}
         clips, frames = [media / perception_ratio.DEFAULT_CLIPS[0]], 15
+        painting_args = (2.0, 1, 4)
     else:
         loop_args, contention_args = (20.0, 2), {"seconds": 4.0, "rounds": 3}
         clips, frames = [media / clip for clip in perception_ratio.DEFAULT_CLIPS], None
+        painting_args = (20.0, 2, 30)
 
     results = {"machine": machine()}
     results.update(loop_figures(loop_latency.DEFAULT_CLIP, *loop_args))
@@ -174,6 +212,8 @@ def main() -> None:
     results["contention"] = contention.run(contention.DEFAULT_CLIP, **contention_args)
     print("contention done", file=sys.stderr)
     results["perception_ratio"] = perception_ratio.run(clips, frames)
+    print("perception ratio done", file=sys.stderr)
+    results.update(painting_figures(*painting_args))
     results["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     results["machine"]["quick"] = args.quick
     results["latency_overhead"]["loop_runs"] = results.pop("loop_runs")  # the raw runs behind all three loop figures

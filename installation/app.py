@@ -204,16 +204,16 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         quality=_adaptive_quality(config, generators.default),
         venue=VenueStage(venue) if venue is not None else None,
         loop_cores=cores.loop if cores is not None else None,
-        painter=_painter(config, display, lockstep),
+        painter=_painter(config, display, lockstep, cores.loop if cores is not None else None),
     )
 
 
-def _painter(config: Config, display: Display, lockstep: bool) -> Painter | None:
+def _painter(config: Config, display: Display, lockstep: bool, cores: frozenset[int] | None) -> Painter | None:
     """The painting stage, painting pictures cropped to the screen's shape when the display covers it."""
     size = getattr(getattr(display, "compositor", None), "size", (config.display.width, config.display.height))
     aspect = size[0] / size[1] if config.display.fit == "cover" else None
     return build_painter(config.paint, aspect, threaded=not lockstep and config.paint.schedule == "threaded",
-                         screen_side=max(size))
+                         screen_side=max(size), cores=cores)
 
 
 def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> PerceptionSchedule:

@@ -48,7 +48,7 @@ def test_soak_benchmark_runs(tmp_path):
     assert results["frames"] == 150 and results["resident_mb_at_end"] > 0
 
 
-def test_run_all_writes_the_five_figures_and_the_machine(tmp_path, media):
+def test_run_all_writes_the_eight_figures_and_the_machine(tmp_path, media):
     out = tmp_path / "results.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--out", str(out)],
@@ -56,12 +56,13 @@ def test_run_all_writes_the_five_figures_and_the_machine(tmp_path, media):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads(out.read_text())
-    figures = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio")
+    figures = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio", "painting_fps",
+               "painting_latency", "flicker_ratio")
     assert set(results) == set(figures) | {"machine"}
     for key in figures:
         entry = results[key]
         assert entry["value"] > 0 and entry["target"] > 0, key
-        higher_is_better = key == "freshness"
+        higher_is_better = key in ("freshness", "painting_fps")
         assert entry["meets"] == (entry["value"] >= entry["target"] if higher_is_better else entry["value"] <= entry["target"]), key
     assert 0 < results["stale_ratio"]["value"] < 10 and 0 < results["freshness"]["value"] <= 2.5
     # each ratio is its own two sides, measured in this run
@@ -72,6 +73,11 @@ def test_run_all_writes_the_five_figures_and_the_machine(tmp_path, media):
     assert perception["value"] == pytest.approx(variants["pose_regions"]["mean_ms"] / variants["pose"]["mean_ms"], abs=2e-3)
     assert perception["every_frame_agreement"]["hands_found_every_frame"] > 0  # real hands on the real clip
     assert results["machine"]["cores"] >= 1 and results["machine"]["mediapipe"]
+    painted = results["painting_fps"]
+    assert painted["value"] == pytest.approx(painted["on"]["render_fps"] / painted["off"]["render_fps"], abs=2e-3)
+    assert painted["off"]["paintings_per_s"] == 0  # painted only when on (a loaded machine may finish none in a quick run)
+    flicker = results["flicker_ratio"]
+    assert len(flicker["clips"]) == 3 and all(row["per_frame"] > row["steady"] > 0 for row in flicker["clips"].values())
     table = out.with_suffix(".md").read_text()
     for key in figures:  # the table shows the JSON's figures
         entry = results[key]

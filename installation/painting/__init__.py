@@ -34,7 +34,7 @@ def check_styles(config: PaintConfig) -> None:
 
 
 def build_painter(config: PaintConfig, aspect: float | None, threaded: bool,
-                  screen_side: int | None = None) -> Painter | None:
+                  screen_side: int | None = None, cores: frozenset[int] | None = None) -> Painter | None:
     """The painting stage, or None when painting is off in config, or its networks can't be loaded
     (said in one log line: the show goes on unpainted). Raises StyleError for a bad style."""
     if not config.enabled:
@@ -45,7 +45,7 @@ def build_painter(config: PaintConfig, aspect: float | None, threaded: bool,
     except StyleNetworksUnavailable as error:
         log.warning("painting is off: %s", error)
         return None
-    painter = Painter(config, StyleLibrary(networks, _folders(config)), aspect, threaded, screen_side)
+    painter = Painter(config, StyleLibrary(networks, _folders(config)), aspect, threaded, screen_side, cores)
     log.info("painting in %s on the %s, at most %d px, %s", config.style, networks.device, painter.size,
              "on its own thread" if threaded else f"every {config.replay_every} frame(s)")
     return painter

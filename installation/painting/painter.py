@@ -96,10 +96,11 @@ def finish(painted: np.ndarray, content: np.ndarray, strength: float, preserve_c
 class Painter:
     """Paints the loop's pictures (see the module's docstring). ``aspect``: the screen's width /
     height to crop to (None keeps the picture's shape). ``threaded``: paint on a thread of its own.
-    ``screen_side``: the output's long side; nothing is painted larger (None: no limit)."""
+    ``screen_side``: the output's long side; nothing is painted larger (None: no limit).
+    ``cores``: the CPU cores the painter thread runs on (the loop's, leaving MediaPipe its own)."""
 
     def __init__(self, config: PaintConfig, library: StyleLibrary, aspect: float | None, threaded: bool,
-                 screen_side: int | None = None) -> None:
+                 screen_side: int | None = None, cores: frozenset[int] | None = None) -> None:
         """Raises StyleError when the configured style or a style of ``paint.styles`` is unusable."""
         self.config, self.library, self.aspect = config, library, aspect
         self.max_side = min(config.size, screen_side) if screen_side else config.size
@@ -116,6 +117,7 @@ class Painter:
         self._latest: Painting | None = None
         self._frames = 0
         self._threaded = threaded
+        self._cores = cores
         if threaded:
             self._jobs: NewestSlot[PaintJob] = NewestSlot()
             self._done: NewestSlot[Painting] = NewestSlot()
@@ -201,9 +203,15 @@ class Painter:
 
     def _work(self) -> None:
         """The painter thread: the newest job, painted; the size adapted to ``paint.target_fps``.
-        It runs at a lower priority than the loop (Linux: a thread's own nice value), so the
-        frame rate holds and the painting takes the time that is left."""
+        It runs on the loop's cores at a lower priority than the loop (Linux: a thread's own nice
+        value), so perception keeps its core, the frame rate holds, and the painting takes the time
+        that is left."""
         lower_priority(PAINTER_NICE)
+        if self._cores and hasattr(os, "sched_setaffinity"):
+            try:
+                os.sched_setaffinity(0, self._cores)  # this thread only (Linux)
+            except OSError as error:
+                log.info("painter thread not pinned: %s", error)
         while self._running:
             job = self._jobs.take(timeout_s=None)
             if job is None:
