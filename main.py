@@ -58,6 +58,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--overlay", action="store_true", default=None, help="start with the overlay on (key H)")
     run.add_argument("--schedule", choices=("inline", "threaded"), help="where perception runs")
     run.add_argument("--scene", help="the scene to run (see scenes/)")
+    run.add_argument("--style", help="paint in this style: a painting in styles/ (starry_night, wave, ...), an image "
+                     "file, or builtin:0..25 (overrides paint.style)")
+    run.add_argument("--no-paint", action="store_true", help="painting off (overrides paint.enabled)")
     run.add_argument("--model", help="the generator: cppn, a shipped name (python main.py models) or a file "
                                      "(.safetensors checkpoint, TorchScript .pt/.ts, .onnx)")
     run.add_argument("--size", type=_size, help="output size WIDTHxHEIGHT (window, or headless frames)")
@@ -236,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         config_path=args.config, source=args.source, loop=args.loop, headless=args.headless,
         realtime=args.realtime, frames=args.frames, out=args.out, stats=args.stats, trace=args.trace,
         fullscreen=args.fullscreen, overlay=args.overlay, schedule=args.schedule, scene=args.scene,
+        style=args.style, paint=False if args.no_paint else None,
         size=args.size, model=args.model, osc_in=args.osc_in, osc_out=tuple(args.osc_out), health=args.health,
         heartbeat=args.heartbeat, dev=args.dev,
     )

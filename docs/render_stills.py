@@ -40,21 +40,26 @@ class Still:
     clip: str  # relative to ../shared/media/video
     frames: int  # the still is the last of this many rendered frames
     why: str  # what the still shows, at that frame
+    style: str | None = None  # the painting's style (None: paint.style)
 
 
 STILLS = {
     "air_sketch": Still("tfjs_asl_hand.25fps.mp4", 271,
                         "a hand spelling letters pinches again and again; by frame 270 its strokes have been "
-                        "encoded and the VAE's completion shows, the pen (filled dot) down at the fingertip"),
+                        "encoded, the VAE's completion shows behind them, and the whole sheet is painted in "
+                        "Munch's The Scream", "the_scream"),
     "body_latent": Still("tfjs_pose_1_dance.mp4", 51,
-                         "a full body dancing, arms up: the pose has pushed the CPPN's picture off its drift"),
+                         "a full body dancing, arms up: the pose has pushed the CPPN's picture off its drift; "
+                         "painted in Van Gogh's The Starry Night (the default style)"),
     "dream_drift": Still("opencv_tree_nobody.avi", 51,
-                         "nobody there (a garden): the picture wanders through its anchors on its own"),
+                         "nobody there (a garden): the picture wanders through its anchors on its own, painted "
+                         "in Hokusai's Great Wave", "wave"),
     "style_mirror": Still("tfjs_pose_1_dance.mp4", 91,
-                          "the dancer cut out and redrawn by the VAE, a dark figure over the drifting picture"),
+                          "the dancer cut out of the room and laid over the drifting picture, the whole painted in "
+                          "Picabia's Udnie", "udnie"),
     "themes": Still("mpsamples_gesture_thumbsup_test_video.mp4", 101,
                     "a thumbs-up has just switched the GAN from theme emoji (blue discs) to openclipart "
-                    "(dark shapes on white); the body steers within it"),
+                    "(dark shapes on white); the body steers within it (unpainted: the GAN's own pictures)"),
 }
 DEFAULT_STILL = Still("tfjs_pose_1_dance.mp4", 51, "a full body dancing, arms up")
 
@@ -64,7 +69,7 @@ def render(name: str, still: Still, out: Path, keep: Path | None) -> Path:
     returns that path. Raises InstallationError (a bad clip, a scene that can't be built)."""
     with tempfile.TemporaryDirectory() as folder:
         run(RunOptions(source=str(VIDEO / still.clip), headless=True, frames=still.frames, out=folder,
-                       scene=name, overlay=True, size=SIZE, osc_in="127.0.0.1:0"))
+                       scene=name, overlay=True, size=SIZE, osc_in="127.0.0.1:0", style=still.style))
         frames = sorted(Path(folder).glob("frame_*.png"))
         target = out / f"{name}.png"
         shutil.copy(frames[-1], target)

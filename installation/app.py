@@ -65,6 +65,8 @@ class RunOptions:
     overlay: bool | None = None
     schedule: str | None = None
     scene: str | None = None
+    style: str | None = None  # the painting's style, overrides paint.style
+    paint: bool | None = None  # painting on or off, overrides paint.enabled
     size: tuple[int, int] | None = None
     model: str | None = None  # generator name or file, overrides generator.model
     osc_in: str | None = None  # [HOST:]PORT, overrides osc.listen
@@ -91,6 +93,10 @@ def configure(options: RunOptions) -> Config:
         config = override(config, "generator", model=options.model)
     if options.dev:
         config = override(config, "scene", reload=True)
+    if options.style is not None:
+        config = override(config, "paint", style=options.style)
+    if options.paint is not None:
+        config = override(config, "paint", enabled=options.paint)
     if options.size is not None:
         section = "headless" if options.headless else "display"
         config = override(config, section, width=options.size[0], height=options.size[1])

@@ -37,6 +37,7 @@ OPEN_PALM_OPENNESS = 0.95  # without gesture events: a hand this open and not pi
 INK_LOWS = np.array([-1.0, -1.0, 0.0, 0.0, 0.0])
 INK_HIGHS = np.array([1.0, 1.0, 1.0, 1.0, 0.2])
 CURSOR_RADIUS = 0.03  # picture sides
+PICTURE_SIDE = 432  # pixels: the composed picture at least this big, for the painter
 
 
 class AirSketchScene(Scene):
@@ -49,7 +50,7 @@ class AirSketchScene(Scene):
         ParamSpec("encodes_per_s", 0.5, 30.0, 4.0, "how often a changed sketch is re-encoded, at most"),
         ParamSpec("morph_s", 0.05, 5.0, 0.5, "time constant of the picture's morph toward the sketch's artwork"),
         ParamSpec("clear_hold_s", 0.0, 3.0, 0.6, "how long an open palm must be held to clear the sheet"),
-        ParamSpec("sketch_opacity", 0.0, 1.0, 0.35, "how strongly the drawn lines show over the picture"),
+        ParamSpec("sketch_opacity", 0.0, 1.0, 0.6, "how strongly the drawn lines show over the picture"),
         ParamSpec("drift", 0.0, 2.0, 0.7, "size of the gentle wander while the sheet is empty (latent units)"),
         ParamSpec("fallback_gain", 0.0, 4.0, 2.0, "without an encoder: how far the ink's placement pushes the latent"),
         paint_param(1.0),
@@ -174,7 +175,11 @@ class AirSketchScene(Scene):
     # --- picture ---------------------------------------------------------------------------
 
     def compose(self, image: np.ndarray, inputs: SceneInputs) -> np.ndarray:
-        """The picture with the sketch's lines at ``sketch_opacity`` and a ring at the fingertip."""
+        """The picture, at least ``PICTURE_SIDE`` pixels a side (so the lines stay sharp for the
+        painter to turn into brushwork), with the sketch's lines at ``sketch_opacity`` and a ring
+        at the fingertip."""
+        if image.shape[0] < PICTURE_SIDE:
+            image = cv2.resize(image, (PICTURE_SIDE, PICTURE_SIDE), interpolation=cv2.INTER_CUBIC)
         out = image.copy()
         height, width = image.shape[:2]
         opacity = self.params["sketch_opacity"]

@@ -5,12 +5,13 @@ cut out of the room (MediaPipe selfie segmentation) and laid over a slowly drift
 picture; the painting stage then paints the whole — the visitor and the picture behind — in the
 chosen style (``[paint]``, OSC ``/style/set``), steady along their motion, so the texture clings
 to the body. Moving moves the figure; the picture behind leans toward the visitor's encoding by
-the art-trained VAE (``follow``). With nobody there it shows only the drifting picture.
+a model with an encoder (``follow``; the configured generator draws the picture behind, the CPPN
+by default). With nobody there it shows only the drifting picture.
 
 Geometry: the picture is the whole camera frame at ``PICTURE_HEIGHT`` pixels high, the generated
 picture scaled to cover it, as the frame arrives (a mirrored source gives a mirror). Per new
 camera frame with someone present: one selfie segmentation of a 144 px high copy (model 1) and
-one VAE encode of the cut-out. Without painting (``paint`` 0, or no style networks) the visitor
+one encode of the cut-out (with an encoder). Without painting (``paint`` 0, or no style networks) the visitor
 shows as a photograph cut out over the picture.
 """
 
@@ -36,6 +37,7 @@ MIN_PRESENCE = 0.05  # below this nobody is there: no segmentation is run
 MIN_PERSON_AREA = 0.01  # share of the frame the mask must cover to count as a person
 MASK_EDGE = (0.3, 0.7)  # the soft mask is sharpened by a smoothstep between these values
 ENCODE_SIDE = 96  # the cut-out is encoded from a square this big
+DRIFT_PACE_PRESENT = 0.2  # the picture behind wanders at this share of its pace while someone is there
 
 
 def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -59,14 +61,14 @@ def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 class StyleMirrorScene(Scene):
     name = "style_mirror"
-    MODEL = "vae_art64"
+    MODEL = None  # the configured generator: the CPPN's fields paint well; a VAE also lends its encoder
     PARAMETERS = (
         ParamSpec("blend", 0.0, 1.0, 1.0, "how opaque the visitor is over the picture"),
         ParamSpec("feather", 0.0, 0.1, 0.01, "softness of the silhouette's edge, in picture heights"),
         ParamSpec("style_theme", -1.0, 15.0, -1.0, "theme index of a conditional model (wraps); -1 = all themes blended"),
         ParamSpec("follow", 0.0, 1.0, 0.4, "how far the picture behind leans toward the visitor's encoding"),
         ParamSpec("morph_s", 0.05, 10.0, 1.0, "time constant of the picture's glide, seconds"),
-        ParamSpec("drift", 0.0, 2.0, 1.0, "size of the picture's slow wander (latent units)"),
+        ParamSpec("drift", 0.0, 2.0, 0.4, "size of the picture's slow wander (latent units)"),
         paint_param(1.0),
     )
 
@@ -75,6 +77,7 @@ class StyleMirrorScene(Scene):
         self.tools = tools
         self._drift = LatentDrift(latent_dim, seed + 41, 1.0, min_hz=0.005, max_hz=0.03)
         self.z = (self.params["drift"] * self._drift.at(0.0)).astype(np.float32)
+        self._drift_t: float | None = None  # the wander's own clock: slower while someone is there
         self.visitor_z: np.ndarray | None = None  # the latent of the visitor's cut-out
         try:
             self.segmenter: PersonMask | None = PersonMask(MASK_HEIGHT, whole_frame=True)
@@ -108,7 +111,7 @@ class StyleMirrorScene(Scene):
         elif inputs.frame.index != self._frame_index:  # a live loop may run ahead of the camera
             self._frame_index = inputs.frame.index
             self._cut_out(inputs.frame.image_bgr)
-        drift = self.params["drift"] * self._drift.at(inputs.t)
+        drift = self.params["drift"] * self._drift.at(self._wander(inputs))
         target = drift
         if self.visitor_z is not None:
             lean = self.params["follow"] * min(inputs.features.presence, 1.0)
@@ -116,6 +119,14 @@ class StyleMirrorScene(Scene):
         ease = 1.0 - math.exp(-max(inputs.dt, 0.0) / self.params["morph_s"])
         self.z = (self.z + ease * (target - self.z)).astype(np.float32)
         return LatentState(self.z.copy(), {**self._theme_params(), "visitor": float(self.visible)})
+
+    def _wander(self, inputs: SceneInputs) -> float:
+        """The picture behind's own time: it hushes while a visitor stands in front (they are the subject)."""
+        if self._drift_t is None:
+            self._drift_t = inputs.t
+        presence = min(max(inputs.features.presence, 0.0), 1.0)
+        self._drift_t += max(inputs.dt, 0.0) * (1.0 - (1.0 - DRIFT_PACE_PRESENT) * presence)
+        return self._drift_t
 
     def _cut_out(self, image_bgr: np.ndarray) -> None:
         """Segment the frame; keep the soft silhouette, the frame at the picture's size, and the

@@ -236,3 +236,16 @@ def test_the_painter_thread_paints_the_newest_picture_and_the_loop_carries_it(li
     finally:
         painter.close()
     assert not painter._thread.is_alive()
+
+
+def test_a_scene_s_glide_starts_from_the_style_set_and_follows_it(library):
+    painter = Painter(PaintConfig(size=64, style="wave", styles=("starry_night", "wave", "udnie")), library, None,
+                      threaded=False)
+    assert np.array_equal(painter.code(0.0).values, library.code_for("wave").values)
+    halfway = library.code_for_mix({"wave": 0.5, "udnie": 0.5})
+    np.testing.assert_allclose(painter.code(0.5).values, halfway.values, rtol=1e-5, atol=1e-6)
+    painter.set_style("udnie")  # a performer's /style/set moves where the glide starts
+    np.testing.assert_allclose(painter.code(1.0).values, library.code_for("starry_night").values, rtol=1e-5, atol=1e-6)
+    painter.set_style("builtin:3")  # a style not on the list: the glide counts from the list's start
+    assert np.array_equal(painter.code(2.0).values, library.code_for("udnie").values)
+    assert painter.code(None).kind == "builtin"

@@ -33,6 +33,7 @@ from installation.smoothing import BodySmoother
 from installation.sources import VideoFileSource
 from scenes import load_scene
 from scenes.base import SceneInputs
+from scenes.air_sketch import PICTURE_SIDE as SKETCH_SIDE
 from scenes.style_mirror import PICTURE_HEIGHT, cover
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
@@ -177,8 +178,9 @@ def test_a_scene_runs_on_a_real_clip_and_moves_more_when_the_visitor_moves(media
     moving = diffs[split - 1:].mean()  # from the first moving frame: the still stretch left no glide
     log.warning("%s on %s: change moving %.2f, still %.2f, ratio %.1f; scene cost p50 %.2f ms, p95 %.2f ms",
                 name, clip, moving, still, moving / max(still, 1e-9), *np.percentile(costs, [50, 95]))
-    # style_mirror composes at the camera frame's shape, PICTURE_HEIGHT high, for the painter
-    height = PICTURE_HEIGHT if name == "style_mirror" else host.resolution
+    # style_mirror composes at the camera frame's shape, PICTURE_HEIGHT high, air_sketch at least
+    # PICTURE_SIDE a side: big enough for the painter
+    height = {"style_mirror": PICTURE_HEIGHT, "air_sketch": SKETCH_SIDE}.get(name, host.resolution)
     assert frames.shape[1] == height and frames.shape[3] == 3 and frames.dtype == np.uint8
     assert moving > 2.0 * still
 

@@ -144,10 +144,12 @@ class Painter:
 
     def code(self, position: float | None) -> StyleCode:
         """The style to paint with: the point ``position`` along ``paint.styles`` (a scene's choice),
-        else the style or mix set last."""
-        if position is None or not self.config.styles:
+        counted from the style set last when it is on that list, else the style or mix set last."""
+        styles = self.config.styles
+        if position is None or not styles:
             return self._code
-        position = round(float(position), 3)  # a glide changes the code at most a thousand times per style
+        start = styles.index(self.style) if self.style in styles else 0
+        position = round(start + float(position), 3)  # a glide changes the code at most a thousand times per style
         if self._glide is None or self._glide[0] != position:
             self._glide = (position, self.library.code_for_mix(glide_weights(self.config.styles, position)))
         return self._glide[1]
