@@ -52,8 +52,9 @@ STILLS = {
                          "a full body dancing, arms up: the pose has pushed the CPPN's picture off its drift; "
                          "painted in Van Gogh's The Starry Night (the default style)"),
     "dream_drift": Still("opencv_tree_nobody.avi", 51,
-                         "nobody there (a garden): the picture wanders through its anchors on its own, painted "
-                         "in Hokusai's Great Wave", "wave"),
+                         "nobody there (a garden): the picture wanders through its anchors on its own, and its "
+                         "painting glides from Hokusai's Great Wave toward Munch's The Scream (the clip's clock "
+                         "reads 22 s: seconds_per_style 30)", "wave"),
     "style_mirror": Still("tfjs_pose_1_dance.mp4", 91,
                           "the dancer cut out of the room and laid over the drifting picture, the whole painted in "
                           "Picabia's Udnie", "udnie"),
