@@ -46,8 +46,11 @@ class Listener:
 
 
 def live_run_with_recording(media, tmp_path, listener):
+    # the session's config says the output size, as `main.py run --headless --size 64x36` records it:
+    # the painting (never larger than the screen) is painted again at that size on replay
     config = config_from_dict({"record": {"folder": str(tmp_path / "sessions"), "segment_s": 1.0},
-                               "osc": {"listen": "", "targets": [listener.target]}})
+                               "osc": {"listen": "", "targets": [listener.target]},
+                               "headless": {"width": 64, "height": 36}})
     source = VideoFileSource(media / "video" / "intel_asl" / "sorry.mkv", mirror=config.source.mirror)
     stages = build_stages(config, source, HeadlessDisplay((64, 36), "cover", NullSink()))
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
