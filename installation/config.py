@@ -124,7 +124,7 @@ class PaintConfig:
     size: int = field(default=512, metadata=_range(32, 4096))  # long side of the painting, pixels
     min_size: int = field(default=320, metadata=_range(32, 4096))  # live: adaptive sizes go no lower
     adaptive: bool = True  # live: the size adapts to hold target_fps paintings a second
-    target_fps: float = field(default=3.0, metadata=_range(0.1, 240.0))  # live: new paintings a second (carried along the flow between)
+    target_fps: float = field(default=2.0, metadata=_range(0.1, 240.0))  # live: new paintings a second (carried along the flow between)
     steady: float = field(default=0.7, metadata=_range(0.0, 0.98))  # share of the carried painting where the flow holds; 0 = per frame
     schedule: str = field(default="threaded", metadata=_choices("inline", "threaded"))  # live runs; replays paint inline
     replay_every: int = field(default=1, metadata=_range(1, 120))  # replays: a new painting every N frames, carried between

@@ -249,3 +249,23 @@ def test_a_scene_s_glide_starts_from_the_style_set_and_follows_it(library):
     painter.set_style("builtin:3")  # a style not on the list: the glide counts from the list's start
     assert np.array_equal(painter.code(2.0).values, library.code_for("udnie").values)
     assert painter.code(None).kind == "builtin"
+
+
+def test_a_painting_s_vector_is_computed_once_per_file_content(library, tmp_path):
+    import shutil
+
+    calls = []
+
+    class Counting:
+        def style_vector(self, rgb: np.ndarray) -> np.ndarray:
+            calls.append(rgb.shape)
+            return library.networks.style_vector(rgb)
+
+    counted = StyleLibrary(Counting(), (tmp_path,))  # type: ignore[arg-type]
+    shutil.copy(STYLES_DIR / "wave.jpg", tmp_path / "my_wave.jpg")
+    first = counted.vector("wave")
+    for _ in range(3):
+        np.testing.assert_array_equal(counted.vector("my_wave"), first)  # the same bytes under another name
+    assert len(calls) == 1
+    shutil.copy(STYLES_DIR / "udnie.jpg", tmp_path / "my_wave.jpg")  # the file edited: seen at once
+    assert not np.allclose(counted.vector("my_wave"), first) and len(calls) == 2

@@ -74,6 +74,7 @@ class StyleLibrary:
         self.networks = networks
         self.folders = (STYLES_DIR, *folders)
         self._vectors: dict[str, np.ndarray] = {}  # file SHA-256 -> style vector
+        self._digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256
 
     def names(self) -> list[str]:
         """Every named style: the paintings' stems in the folders, then builtin:0 .. builtin:25."""
@@ -101,14 +102,23 @@ class StyleLibrary:
         if index is not None:
             return self.networks.builtin_vector(index)
         path = self.path_for(spec)
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as error:
-            raise StyleError(f"style image {path} cannot be read: {error.strerror or error}") from None
+        digest = self._digest(path)
         if digest not in self._vectors:
             self._vectors[digest] = self.networks.style_vector(read_style_image(path))
             log.info("style %s: vector computed from %s", spec, path)
         return self._vectors[digest]
+
+    def _digest(self, path: Path) -> str:
+        """The file's SHA-256, read again only when its size or modification time changed (a scene's
+        glide asks for its styles' vectors many times a second)."""
+        try:
+            stat = path.stat()
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
+            if key not in self._digests:
+                self._digests[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as error:
+            raise StyleError(f"style image {path} cannot be read: {error.strerror or error}") from None
+        return self._digests[key]
 
     def code_for(self, spec: str) -> StyleCode:
         """One style's code. Raises StyleError."""
