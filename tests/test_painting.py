@@ -269,3 +269,20 @@ def test_a_painting_s_vector_is_computed_once_per_file_content(library, tmp_path
     assert len(calls) == 1
     shutil.copy(STYLES_DIR / "udnie.jpg", tmp_path / "my_wave.jpg")  # the file edited: seen at once
     assert not np.allclose(counted.vector("my_wave"), first) and len(calls) == 2
+
+
+def test_strength_and_glide_over_osc(library):
+    from installation.control import ControlCommand
+    from installation.show import ShowControl, ShowState
+
+    painter = Painter(PaintConfig(size=64, styles=("starry_night", "wave")), library, None, threaded=False)
+    control = ShowControl(ShowState(), scenes=None, painter=painter)  # type: ignore[arg-type]
+    control.apply(ControlCommand("style_strength", (0.25,), "osc"), 0.0)
+    control.apply(ControlCommand("style_strength", (1.5,), "osc"), 0.0)  # out of range: rejected
+    assert painter.strength == 0.25 and control.errors["rejected_commands"] == 1
+    control.apply(ControlCommand("style_glide", (0.5,), "osc"), 0.0)
+    halfway = library.code_for_mix({"starry_night": 0.5, "wave": 0.5})
+    np.testing.assert_allclose(painter.code(None).values, halfway.values, rtol=1e-5, atol=1e-6)
+    off = ShowControl(ShowState(), scenes=None)  # type: ignore[arg-type]  # painting off in this run
+    off.apply(ControlCommand("style_set", ("wave",), "osc"), 0.0)
+    assert off.errors["rejected_commands"] == 1

@@ -13,7 +13,8 @@ Between the generator (or the scene's composition) and the display. For each sho
 Two schedules. **Inline** (replays: deterministic): a new painting every ``replay_every`` frames,
 carried along the flow in between. **Threaded** (live runs): a painter thread paints the newest
 content at its own rate while the loop shows the newest painting carried to the current frame; the
-painting size adapts (``AdaptiveQuality``) to hold ``paint.target_fps`` paintings a second. A
+painting size adapts (``AdaptiveQuality``) to hold ``paint.target_fps`` paintings a second, and
+no more are made, so painting's share of the CPU is what was planned. A
 failing network is logged and counted, and the frame is shown unpainted: the show goes on.
 """
 
@@ -124,6 +125,7 @@ class Painter:
             self._quality = (AdaptiveQuality(config.target_fps, self.size, config.min_size, self.size)
                              if config.adaptive else None)
             self._running = True
+            self._stop = threading.Event()  # set by close: ends the wait between paintings
             self._thread = threading.Thread(target=self._work, name="painter", daemon=True)
             self._thread.start()
 
@@ -214,10 +216,12 @@ class Painter:
                 os.sched_setaffinity(0, self._cores)  # this thread only (Linux)
             except OSError as error:
                 log.info("painter thread not pinned: %s", error)
+        period_s = 1.0 / self.config.target_fps
         while self._running:
             job = self._jobs.take(timeout_s=None)
             if job is None:
                 continue
+            started = time.perf_counter()
             painting = self._paint(job)
             if painting is None:
                 continue
@@ -226,10 +230,14 @@ class Painter:
                 size = self._quality.update(painting.milliseconds, painting.milliseconds, time.perf_counter())
                 if size is not None:
                     self.size = size
+            # at most target_fps paintings a second: the painter's share of the core stays what was
+            # planned, and the loop carries each painting along the flow meanwhile
+            self._stop.wait(max(0.0, started + period_s - time.perf_counter()))
 
     def close(self) -> None:
         """Stop the painter thread (safe to call twice)."""
         if self._threaded and self._running:
             self._running = False
+            self._stop.set()
             self._jobs.close()
             self._thread.join(timeout=5.0)
