@@ -35,25 +35,29 @@ class FlowField:
         height, width = rgb.shape[:2]
         small_width = min(FLOW_WIDTH, width)
         small_height = max(8, round(height * small_width / width))
-        return cv2.cvtColor(cv2.resize(rgb, (small_width, small_height), interpolation=cv2.INTER_AREA),
-                            cv2.COLOR_RGB2GRAY)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # one channel to shrink, not three
+        return cv2.resize(grey, (small_width, small_height), interpolation=cv2.INTER_AREA)
 
-    def between(self, grey_now: np.ndarray, grey_before: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def between(self, grey_now: np.ndarray, grey_before: np.ndarray, size: tuple[int, int],
+                trusted: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """The (H, W, 2) float32 sampling map into ``before`` for each pixel of ``now`` (for
-        ``cv2.remap``), and the (H, W) float32 trust, for pictures of ``size`` (width, height)."""
+        ``cv2.remap``), and the (H, W) float32 trust (None unless ``trusted``), for pictures of
+        ``size`` (width, height)."""
         flow = self._dis.calc(grey_now, grey_before, None)  # (h, w, 2) small pixels, now -> before
         small_h, small_w = grey_now.shape
-        warped = cv2.remap(grey_before, *self._map(flow, (small_w, small_h)), cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-        error = cv2.absdiff(warped, grey_now).astype(np.float32)
-        trust = np.exp(-cv2.GaussianBlur(error, (0, 0), TRUST_BLUR) / TRUST_SCALE)
+        trust = None
+        if trusted:
+            warped = cv2.remap(grey_before, *self._map(flow, (small_w, small_h)), cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+            error = cv2.absdiff(warped, grey_now).astype(np.float32)
+            trust = np.exp(-cv2.GaussianBlur(error, (0, 0), TRUST_BLUR) / TRUST_SCALE)
         width, height = size
         scale = np.float32(width / small_w), np.float32(height / small_h)
         big = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR)
         big[..., 0] *= scale[0]
         big[..., 1] *= scale[1]
         big += self._coordinates(size)
-        return big, cv2.resize(trust, size, interpolation=cv2.INTER_LINEAR)
+        return big, None if trust is None else cv2.resize(trust, size, interpolation=cv2.INTER_LINEAR)
 
     def _map(self, flow: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         sampled = flow + self._coordinates(size)
@@ -103,12 +107,12 @@ class FlowCarry:
         size = (content.shape[1], content.shape[0])
         if painting is not None and grey_painting is not None and grey_painting.shape == grey_now.shape \
                 and not np.array_equal(grey_painting, grey_now):
-            sampling, _ = self.flow.between(grey_now, grey_painting, size)
+            sampling, _ = self.flow.between(grey_now, grey_painting, size, trusted=False)
             painting = warp(painting, sampling)  # an older content's painting moved to where its content is now
         if self._shown is None or self._shown.shape != content.shape or self._grey_shown.shape != grey_now.shape:
             shown = painting
         else:
-            sampling, trust = self.flow.between(grey_now, self._grey_shown, size)
+            sampling, trust = self.flow.between(grey_now, self._grey_shown, size, trusted=painting is not None)
             carried = warp(self._shown, sampling)
             if painting is None:
                 shown = carried
@@ -130,7 +134,7 @@ def flicker(painted: list[np.ndarray], content: list[np.ndarray]) -> float:
     painted_change = content_change = 0.0
     for t in range(1, len(content)):
         size = (content[t].shape[1], content[t].shape[0])
-        sampling, _ = field.between(field.small_grey(content[t]), field.small_grey(content[t - 1]), size)
+        sampling, _ = field.between(field.small_grey(content[t]), field.small_grey(content[t - 1]), size, trusted=False)
         painted_change += float(cv2.absdiff(painted[t], warp(painted[t - 1], sampling)).mean())
         content_change += float(cv2.absdiff(content[t], warp(content[t - 1], sampling)).mean())
     return painted_change / max(content_change, 1e-9)
