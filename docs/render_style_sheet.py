@@ -6,6 +6,7 @@ and two built-in styles, each labelled; what docs/painting.md shows a newcomer.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("render_style_sheet")
 sys.path.insert(0, str(ROOT))
 
 from installation.painting.styles import StyleLibrary  # noqa: E402
@@ -34,6 +36,7 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     library = StyleLibrary(StyleNetworks(threads=1))
     bgr = clip_frames(CLIP, limit=FRAME + 1)[FRAME]
     height, width = bgr.shape[:2]
@@ -50,7 +53,7 @@ def main() -> None:
     out = ROOT / "docs" / "painting" / "styles.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
-    print(out)
+    log.info("wrote %s", out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def _folders(config: PaintConfig) -> tuple[Path, ...]:
 
 def check_styles(config: PaintConfig) -> None:
     """Fail before any work (StyleError, one line) on a style that names no usable picture."""
-    library = StyleLibrary(None, _folders(config))  # type: ignore[arg-type]  # checking needs no network
+    library = StyleLibrary(None, _folders(config))  # checking needs no network
     for spec in (config.style, *config.styles):
         library.check(spec)
 

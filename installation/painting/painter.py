@@ -102,12 +102,11 @@ class Painter:
 
     def __init__(self, config: PaintConfig, library: StyleLibrary, aspect: float | None, threaded: bool,
                  screen_side: int | None = None, cores: frozenset[int] | None = None) -> None:
-        """Raises StyleError when the configured style or a style of ``paint.styles`` is unusable."""
+        """Raises StyleError when the configured style is unusable (``build_painter`` checks
+        ``paint.styles`` before the networks load)."""
         self.config, self.library, self.aspect = config, library, aspect
         self.max_side = min(config.size, screen_side) if screen_side else config.size
         self.strength, self.preserve_colors = config.strength, config.preserve_colors
-        for spec in config.styles:
-            library.check(spec)
         self.style = config.style
         self._code = library.code_for(config.style)
         self._glide: tuple[float, StyleCode] | None = None  # the last position a scene chose, and its code

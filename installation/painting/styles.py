@@ -70,7 +70,8 @@ def read_style_image(path: Path) -> np.ndarray:
 class StyleLibrary:
     """Resolves style specs to codes with ``networks``; ``folders`` are searched after ``styles/``."""
 
-    def __init__(self, networks: StyleNetworks, folders: tuple[Path, ...] = ()) -> None:
+    def __init__(self, networks: StyleNetworks | None, folders: tuple[Path, ...] = ()) -> None:
+        """``networks`` None: a library that can only ``check`` specs (before the networks load)."""
         self.networks = networks
         self.folders = (STYLES_DIR, *folders)
         self._vectors: dict[str, np.ndarray] = {}  # file SHA-256 -> style vector
