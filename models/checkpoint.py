@@ -15,6 +15,8 @@ the weights) raises ``CheckpointError`` with the file's path and what is wrong.
 What a loaded checkpoint is, by kind:
 - ``"vae"``: ``models.vae.VAE``; ``forward(z, condition)`` decodes, ``encode(images)`` gives the mean.
 - ``"gan"``: ``models.gan.GANGenerator``, the exponential moving average of the trained generator.
+- ``"diffusion"``: ``models.diffusion.DiffusionModel``, the moving average of the trained denoiser;
+  ``forward(z, condition)`` samples by DDIM from the starting noise z, ``refine`` is image to image.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ logger = logging.getLogger(__name__)
 # Bump when a model's architecture changes in a way that old weights no longer fit.
 CODE_VERSION = "models-1"
 METADATA_KEY = "installation.checkpoint"
-KINDS = ("vae", "gan")
+KINDS = ("vae", "gan", "diffusion")
 _HEADER_LENGTH_BYTES = 8  # safetensors: a little-endian u64 header length, then the JSON header
 _MAX_HEADER_BYTES = 100_000_000  # the library's own limit; a larger length means "not safetensors"
 
@@ -49,7 +51,7 @@ _MAX_HEADER_BYTES = 100_000_000  # the library's own limit; a larger length mean
 class CheckpointMeta:
     """What a checkpoint says about itself; stored as JSON in the safetensors header."""
 
-    kind: str  # "vae" | "gan"
+    kind: str  # "vae" | "gan" | "diffusion"
     resolution: int  # output is (B, 3, resolution, resolution)
     latent_dim: int  # D
     themes: tuple[str, ...]  # condition index i means themes[i]; () = unconditional
@@ -248,6 +250,9 @@ def _model_type(kind: str) -> tuple[type, Callable[[Any], nn.Module]]:
     if kind == "vae":
         from models.vae import VAE, VAEConfig
         return VAEConfig, VAE
+    if kind == "diffusion":
+        from models.diffusion import DiffusionConfig, DiffusionModel
+        return DiffusionConfig, DiffusionModel
     from models.gan import GANConfig, GANGenerator
     return GANConfig, GANGenerator
 

@@ -1,4 +1,4 @@
-"""``python main.py train vae|gan --data PATH ...``: the command-line front end of models.training.
+"""``python main.py train vae|gan|diffusion --data PATH ...``: the command-line front end of models.training.
 
 Examples::
 
@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from installation.errors import InstallationError
-from models.training import TrainConfig, train
+from models.training import KINDS, TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +28,11 @@ class TrainArgumentError(InstallationError):
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``train`` sub-command to ``subparsers``; returns its parser."""
     parser = subparsers.add_parser(
-        "train", help="train a VAE or GAN on a folder of images or .npz sets",
-        description="Train a VAE or GAN. Sub-folders (or .npz file names) are the themes. "
+        "train", help="train a VAE, GAN or diffusion model on a folder of images or .npz sets",
+        description="Train a VAE, GAN or diffusion model. Sub-folders (or .npz file names) are the themes. "
                     "Rerun with the same --out to resume. Under torchrun it trains with "
                     "DistributedDataParallel; --batch is then per process.")
-    parser.add_argument("kind", choices=("vae", "gan"), help="the model to train")
+    parser.add_argument("kind", choices=KINDS, help="the model to train")
     parser.add_argument("--data", nargs="+", required=True, metavar="PATH",
                         help="a folder of images (sub-folders = themes), .npz files, or a glob such as "
                              "'../shared/art/*.npz'")
@@ -41,10 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--steps", type=int, default=2000, help="optimiser steps in all (default 2000)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/KIND_SIZE)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same run on the CPU")
-    parser.add_argument("--batch", type=int, default=None, help="batch per process (default VAE 64, GAN 32)")
+    parser.add_argument("--batch", type=int, default=None, help="batch per process (default VAE 64, GAN and diffusion 32)")
     parser.add_argument("--conditional", action="store_true", help="condition the model on the themes")
-    parser.add_argument("--latent-dim", type=int, default=None, help="latent size (default VAE 32, GAN 64)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default VAE 1e-3, GAN 2e-4)")
+    parser.add_argument("--latent-dim", type=int, default=None, help="latent size (default VAE 32, GAN 64; a diffusion model's is its noise, 3 x size x size)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default VAE 1e-3, GAN 2e-4, diffusion 3e-4)")
     parser.add_argument("--description", default="", help="the training data, stored in the checkpoint "
                         "(default: counts and file names)")
     parser.add_argument("--licence", default="unknown", help="licence of the training data, stored in the checkpoint")
@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.steps < 1:
         raise TrainArgumentError(f"--steps must be at least 1, got {args.steps}")
+    if args.kind == "diffusion" and args.latent_dim is not None:
+        raise TrainArgumentError("--latent-dim does not apply to a diffusion model: its latent is its "
+                                 "starting noise, 3 x size x size numbers")
     out = args.out or Path("runs") / f"{args.kind}_{args.size}"
     config = TrainConfig(
         kind=args.kind, data=tuple(args.data), out=out, resolution=args.size, steps=args.steps,

@@ -1,9 +1,9 @@
-"""Training a VAE or a GAN on an art folder: one loop, resumable, on one or several processes.
+"""Training a VAE, a GAN or a diffusion model on an art folder: one loop, resumable, on one or several processes.
 
 ``train(TrainConfig)`` runs the loop in ``Trainer.loop``: evaluate (sample grid and loss curve PNG)
 / checkpoint / stop / step / log. Everything it writes goes to ``TrainConfig.out``:
 
-- ``vae.safetensors`` or ``gan.safetensors``: the shippable checkpoint (``models.checkpoint``);
+- ``vae.safetensors``, ``gan.safetensors`` or ``diffusion.safetensors``: the shippable checkpoint (``models.checkpoint``);
 - ``train_state.safetensors``: everything needed to resume (all networks, optimiser moments, the
   step, the loss history); a run started again with the same ``--out`` resumes from it;
 - ``samples_<step>.png`` (the step, six digits) and ``samples_latest.png`` (for a VAE, held-out images above their
@@ -44,12 +44,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models import gan as gan_lib
 from models.checkpoint import meta_for, save_checkpoint
+from models.diffusion import DiffusionConfig, DiffusionModel, DiffusionTrainee
 from models.data import ArtDataset, load_dataset, save_image_grid, split_holdout, to_model_range
 from models.gan import GAN, GANConfig
 from models.vae import VAE, VAEConfig
 
 logger = logging.getLogger(__name__)
 
+KINDS = ("vae", "gan", "diffusion")
 STATE_FILE = "train_state.safetensors"
 _STATE_KEY = "installation.train_state"
 
@@ -58,7 +60,7 @@ _STATE_KEY = "installation.train_state"
 class TrainConfig:
     """One training run: what, on which data, for how long, and where to write."""
 
-    kind: str  # "vae" | "gan"
+    kind: str  # "vae" | "gan" | "diffusion"
     data: tuple[str, ...]  # folders, .npz files or glob patterns (see models.data)
     out: Path
     resolution: int = 64
@@ -67,14 +69,14 @@ class TrainConfig:
     seed: int = 0
     conditional: bool = False  # condition on themes (sub-folders / .npz names)
     latent_dim: int | None = None  # None = the model's default
-    lr: float | None = None  # None = the kind's default (VAE 1e-3, GAN 2e-4)
+    lr: float | None = None  # None = the kind's default (VAE 1e-3, GAN 2e-4, diffusion 3e-4)
     description: str = ""  # of the training data, stored in the checkpoint
     licence: str = "unknown"  # of the training data, stored in the checkpoint
     log_every: int = 20
     sample_every: int = 250
     checkpoint_every: int = 500
     limit_per_theme: int | None = None  # keep only the first N images of each theme
-    ema_decay: float = 0.999  # GAN: the shipped generator averages about the last 1 / (1 - decay) steps
+    ema_decay: float = 0.999  # GAN, diffusion: the shipped model averages about the last 1 / (1 - decay) steps
 
 
 def train(config: TrainConfig) -> Path:
@@ -82,8 +84,8 @@ def train(config: TrainConfig) -> Path:
 
     Raises DataError when the data cannot be read and ValueError for an unknown kind.
     """
-    if config.kind not in ("vae", "gan"):
-        raise ValueError(f"kind must be 'vae' or 'gan', got {config.kind!r}")
+    if config.kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {config.kind!r}")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = set_up_process(distributed)
     try:
@@ -195,6 +197,8 @@ class Trainer:
         noise_generator = step_generator(self.config.seed, self.rank, self.step, self.device)
         if self.config.kind == "vae":
             return self._vae_step(real, condition, noise_generator)
+        if self.config.kind == "diffusion":
+            return self._diffusion_step(real, condition, noise_generator)
         return self._gan_step(real, condition, noise_generator)
 
     def _vae_step(self, real: torch.Tensor, condition: torch.Tensor | None,
@@ -204,6 +208,15 @@ class Trainer:
             # DDP hooks only run through forward(), so the wrapped module's forward is the loss.
             loss, parts = self.trainable["vae"](real, condition, generator)
         self._backward_and_step(loss, optimizer)
+        return {"loss": float(loss.detach()), **parts}
+
+    def _diffusion_step(self, real: torch.Tensor, condition: torch.Tensor | None,
+                        generator: torch.Generator) -> dict[str, float]:
+        (optimizer,) = self.optimizers
+        with self._autocast():
+            loss, parts = self.trainable["diffusion"](real, condition, generator)
+        self._backward_and_step(loss, optimizer)
+        self.model.update_ema(min(self.config.ema_decay, (1.0 + self.step) / (10.0 + self.step)))
         return {"loss": float(loss.detach()), **parts}
 
     def _gan_step(self, real: torch.Tensor, condition: torch.Tensor | None,
@@ -244,6 +257,8 @@ class Trainer:
         extra = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
         if cfg.kind == "vae":
             model: nn.Module = VAE(VAEConfig(resolution=cfg.resolution, themes=self.themes, **extra))
+        elif cfg.kind == "diffusion":
+            model = DiffusionTrainee(DiffusionConfig.for_resolution(cfg.resolution, self.themes))
         else:
             model = GAN(GANConfig(resolution=cfg.resolution, themes=self.themes, **extra))
         return model.to(self.device)
@@ -251,6 +266,8 @@ class Trainer:
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
         if self.config.kind == "vae":
             return [torch.optim.Adam(self.model.parameters(), lr=self.config.lr or 1e-3)]
+        if self.config.kind == "diffusion":
+            return [torch.optim.Adam(self.model.online.parameters(), lr=self.config.lr or 3e-4)]
         lr = self.config.lr or 2e-4
         # DCGAN's settings (beta1 = 0.5); beta1 = 0 with a faster discriminator collapsed here.
         return [torch.optim.Adam(self.model.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
@@ -259,6 +276,8 @@ class Trainer:
     def _wrap_for_ddp(self) -> dict[str, nn.Module]:
         if self.config.kind == "vae":
             modules: dict[str, nn.Module] = {"vae": _VAELoss(self.model)}
+        elif self.config.kind == "diffusion":
+            modules = {"diffusion": _DiffusionLoss(self.model.online)}
         else:
             modules = {"generator": self.model.generator, "discriminator": self.model.discriminator}
         if self.distributed:
@@ -270,6 +289,8 @@ class Trainer:
     # --- files ------------------------------------------------------------------------------
 
     def _shippable(self) -> nn.Module:
+        if self.config.kind == "diffusion":
+            return self.model.ema
         return self.model if self.config.kind == "vae" else self.model.generator_ema
 
     def _save_checkpoints(self) -> None:
@@ -329,6 +350,18 @@ class Trainer:
         save_image_grid(grid, self.out / f"samples_{self.step:06d}.png", columns=8)
         save_image_grid(grid, self.out / "samples_latest.png", columns=8)
         save_loss_curve(self.history, self.out / "loss.png")
+
+
+class _DiffusionLoss(nn.Module):
+    """Wraps a diffusion model so that its loss is a forward() call, which DistributedDataParallel needs."""
+
+    def __init__(self, model: DiffusionModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, condition: torch.Tensor | None,
+                generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.model.loss(images, condition, generator)
 
 
 class _VAELoss(nn.Module):
