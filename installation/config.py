@@ -111,6 +111,7 @@ class GeneratorConfig:
     adaptive: bool = True  # lower the resolution when the loop falls behind display.target_fps, raise it with headroom
     min_resolution: int = field(default=96, metadata=_range(16, 2048))  # adaptive quality goes no lower
     reuse_below: float = field(default=1e-3, metadata=_range(0.0, 10.0))  # latent moved less (max |dz|): reuse the last frame
+    steps: int = field(default=0, metadata=_range(0, 50))  # diffusion models: sampling steps a picture (0 = the model's own)
 
 
 @dataclass(frozen=True)

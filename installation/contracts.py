@@ -153,7 +153,14 @@ class TrackedBody:
 
 @dataclass(frozen=True)
 class LatentState:
-    """What a scene asks the generator for: a latent (D,) and named render parameters."""
+    """What a scene asks the generator for: a latent (D,) and named render parameters.
+
+    ``source``: a picture to turn into a work of the model's art (image to image) instead of
+    drawing from z alone, for a model that can refine (a diffusion model); ``params["refine"]``
+    (0..1, default 0.6) is how far it may depart from it. Keep passing the same array object while
+    the picture is unchanged: the generator then reuses its last frame as it does for a still z.
+    """
 
     z: np.ndarray  # (D,) float32
     params: dict[str, float] = field(default_factory=dict)
+    source: np.ndarray | None = None  # (H, W, 3) uint8 RGB, any size

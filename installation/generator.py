@@ -20,6 +20,9 @@ same picture as float32 (checked on probe latents at set-up), a captured CUDA gr
 condition where replaying it is faster than launching the kernels one by one, and the frame
 converted to uint8 on the GPU and copied out through page-locked (pinned) host memory.
 
+Image to image: a model with ``refine`` (a diffusion model) turns ``LatentState.source`` into a
+picture of its art, noised with the latent as the noise, to the strength ``params["refine"]``.
+
 Everywhere: a latent that moved less than ``generator.reuse_below`` since the last render gets
 that render's frame again (no model call), and a model that can change its output size (the
 CPPN) can be told a new resolution at run time (adaptive quality, ``installation.quality``).
@@ -32,6 +35,7 @@ import dataclasses
 import logging
 import time
 
+import cv2
 import numpy as np
 import torch
 
@@ -44,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 FALLBACK_MODEL = "cppn"
 THEME_PARAM = "theme"  # LatentState.params key: the index of a conditional model's theme
+REFINE_PARAM = "refine"  # LatentState.params key: image-to-image strength for LatentState.source
+DEFAULT_REFINE = 0.6
 _HALF_MAX_ERROR = 2.0 / 127.5  # fp16 is kept only if no probe pixel moves by more than 2 grey levels
 _GRAPH_MIN_SPEED_UP = 1.1  # a CUDA graph is kept only if replays are at least this much faster
 _GRAPH_TIMING_RUNS = 10
@@ -86,6 +92,7 @@ class GeneratorHost:
         self._last_frame: np.ndarray | None = None  # the previous render, read-only (reuse hands it out again)
         self._last_key: tuple[int | None, int] | None = None  # (theme index, resolution) it was drawn with
         self._last_z = np.zeros(D, np.float32)  # (D,) the latent it was drawn from
+        self._last_source: np.ndarray | None = None  # the source picture it was refined from, if any
 
     @property
     def latent_dim(self) -> int:
@@ -101,6 +108,11 @@ class GeneratorHost:
     def themes(self) -> tuple[str, ...]:
         """Returns the model's theme names (``params["theme"]`` indexes them); () if unconditional."""
         return self._themes
+
+    @property
+    def refines(self) -> bool:
+        """Whether the model turns ``LatentState.source`` pictures into its art (image to image)."""
+        return callable(getattr(self._model, "refine", None)) and callable(getattr(self._model, "noise_from_latent", None))
 
     @property
     def model(self) -> torch.nn.Module:
@@ -131,19 +143,24 @@ class GeneratorHost:
         """
         self._load_latent(state.z)
         condition = self._condition_for(state.params)
+        source = state.source if self.refines else None
         key = (None if condition is None else self._theme_index, self.resolution)
-        if self._can_reuse(key):
+        if self._can_reuse(key) and source is self._last_source:
             self.reused_frames += 1
             return self._last_frame  # type: ignore[return-value]
         nan_before = self.nan_frames
         with torch.inference_mode():
-            image = self._forward(condition)  # (1, 3, H, W) in [-1, 1]
+            if source is None:
+                image = self._forward(condition)  # (1, 3, H, W) in [-1, 1]
+            else:
+                image = self._refine(source, float(state.params.get(REFINE_PARAM, DEFAULT_REFINE)), condition)
             _check_output(image)
             frame = self._to_rgb8(image[0])
         frame.flags.writeable = False  # it may be handed out again: nobody may paint into it
         # A frame with NaN is never reused: the model is asked again, and the runtime sees the streak.
         self._last_frame = frame if self.nan_frames == nan_before else None
         self._last_key = key
+        self._last_source = source
         np.copyto(self._last_z, self._z_np[0])
         return frame
 
@@ -216,6 +233,18 @@ class GeneratorHost:
             if graph is not None:
                 return graph.replay()
         return self._model(self._z) if condition is None else self._model(self._z, condition)
+
+    def _refine(self, source: np.ndarray, strength: float, condition: torch.Tensor | None) -> torch.Tensor:
+        """Image to image: ``source`` (H, W, 3) uint8 at the model's size, noised with this latent."""
+        if source.ndim != 3 or source.shape[2] != 3 or source.dtype != np.uint8:
+            raise ModelError(f"a source picture must be RGB uint8 (H, W, 3), got {source.dtype} {source.shape}")
+        R = self.resolution
+        if source.shape[:2] != (R, R):
+            source = cv2.resize(source, (R, R), interpolation=cv2.INTER_AREA)
+        picture = torch.from_numpy(np.ascontiguousarray(source)).permute(2, 0, 1)[None]  # (1, 3, R, R) uint8
+        picture = (picture.to(self._device, self._dtype) / 127.5 - 1.0)
+        noise = self._model.noise_from_latent(self._z)  # (1, 3, R, R): the latent is the noise
+        return self._model.refine(picture, min(max(strength, 0.05), 1.0), noise, condition)
 
     def _graph_for(self, condition: torch.Tensor | None) -> _CudaGraph | None:
         """The CUDA graph for this kind of call, captured on first use; None where it does not help."""
@@ -290,6 +319,8 @@ def _load_model(config: GeneratorConfig, device: torch.device) -> torch.nn.Modul
         model = model.to(device).eval()
     except RuntimeError as error:
         raise ModelError(f"model '{config.model}' cannot be moved to {device}: {error}") from None
+    if config.steps and hasattr(model, "sample_steps"):
+        model.sample_steps = config.steps  # a diffusion model: fewer steps, faster and softer
     logger.info("generator '%s' on %s: latent %d, resolution %d, seed %d", config.model, device,
                 model.latent_dim, model.resolution, config.seed)
     return model

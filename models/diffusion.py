@@ -301,15 +301,17 @@ class DiffusionModel(nn.Module):
         returns the clean pictures (B, 3, R, R) in [-1, 1]. Deterministic."""
         B = x.shape[0]
         theme = self.theme_vectors(condition, B)
-        times = torch.linspace(start, 0.0, steps + 1, device=x.device)
+        # The schedule as Python floats: no device round trips, so the loop can be a CUDA graph.
+        times = [start * (1.0 - i / steps) for i in range(steps + 1)]
+        alphas, sigmas = (a.tolist() for a in alpha_sigma(torch.tensor(times, dtype=torch.float64), self.config))
         x0 = x
-        for t, s in zip(times[:-1], times[1:]):
-            alpha_t, sigma_t = alpha_sigma(t.reshape(1), self.config)
-            alpha_s, sigma_s = alpha_sigma(s.reshape(1), self.config)
-            v = self.predict_v(x, t.expand(B), theme)
-            x0 = (alpha_t * x - sigma_t * v).clamp(-1.0, 1.0)
-            eps = (x - alpha_t * x0) / sigma_t
-            x = alpha_s * x0 + sigma_s * eps if s > 0 else x0
+        for i in range(steps):
+            t = torch.full((B,), times[i], device=x.device, dtype=x.dtype)
+            v = self.predict_v(x, t, theme)
+            x0 = (alphas[i] * x - sigmas[i] * v).clamp(-1.0, 1.0)
+            if i + 1 < steps:
+                eps = (x - alphas[i] * x0) / sigmas[i]
+                x = alphas[i + 1] * x0 + sigmas[i + 1] * eps
         return x0
 
     def noise_from_latent(self, z: torch.Tensor) -> torch.Tensor:
@@ -332,7 +334,7 @@ class DiffusionModel(nn.Module):
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {strength}")
         steps = max(1, round((steps or self.sample_steps) * strength))
-        alpha, sigma = alpha_sigma(torch.tensor([strength], device=images.device), self.config)
+        alpha, sigma = (float(a) for a in alpha_sigma(torch.tensor([strength], dtype=torch.float64), self.config))
         return self.denoise(alpha * images + sigma * noise, strength, steps, condition)
 
 

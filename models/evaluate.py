@@ -1,11 +1,18 @@
-"""Figures for models/README.md: VAE reconstruction PSNR per set, and GAN sample diversity.
+"""Figures for models/README.md: sample quality (Fréchet distance, precision/recall, memorisation)
+of every generator, VAE reconstruction PSNR per set against PCA, and GAN sample diversity.
 
     python -m models.evaluate                     # the shipped defaults on ../shared/art
     python -m models.evaluate --vae V.safetensors --gan G.safetensors --data A.npz B.npz --grids DIR
 
+Quality (``QualityReference``, features and distances in ``models.quality``): 1,000 samples,
+themes in the data's proportions, against the held-out images. The floor is 1,000 training images
+scored the same way: what a generator that drew new real pictures would get.
+
 PSNR: each held-out image (``models.data.split_holdout``: never trained on) is encoded to its
 posterior mean and decoded; PSNR in dB over 8-bit pixels, averaged over images, is compared with
-the PSNR of the same images against their set's mean training image (the best constant guess).
+the PSNR of the same images against their set's mean training image (the best constant guess)
+and against their reconstruction by PCA with as many components as the VAE's latent (the linear
+auto-encoder of the same size: the baseline a VAE has to beat).
 
 Diversity: 256 GAN samples (z ~ N(0, I), themes taken in turn) and 256 real images are mapped
 to latents by the VAE's encoder; the mean pairwise Euclidean distance of each set is reported,
@@ -16,13 +23,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from models.data import ArtDataset, save_image_grid, split_holdout, to_model_range
+from models.quality import ImageFeatures, Memorisation, frechet_distance, memorisation_figures, nearest, precision_recall
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +53,85 @@ def _condition(model: nn.Module, data: ArtDataset, labels: torch.Tensor) -> torc
     return labels if tuple(model.themes) == data.themes else None
 
 
+@dataclass(frozen=True)
+class QualityRow:
+    """One line of the quality table."""
+
+    name: str
+    frechet: float  # Fréchet distance to the held-out images' features (0 = same distribution)
+    precision: float  # share of samples that look like some real image
+    recall: float  # share of real images that some sample looks like
+    memorisation: Memorisation | None  # None for the floor (training images are their own neighbours)
+
+
+class QualityReference:
+    """The real side of the quality figures, computed once: features of the held-out images, of
+    every training image (for nearest neighbours), and the 1,000 training images of the floor."""
+
+    def __init__(self, data: ArtDataset, features: ImageFeatures, count: int = 1000, seed: int = 0) -> None:
+        self.data, self.features = data, features
+        train_idx, held_idx = split_holdout(data)
+        self.train_idx = train_idx
+        self.held = features(to_model_range(data.images[held_idx]))  # (H, F)
+        self.train = features(to_model_range(data.images[train_idx]))  # (N, F)
+        self.held_to_train = nearest(self.held, self.train)[0]  # (H,)
+        pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:count]
+        self.floor_features = self.train[pick.numpy()]
+        # Samples take the themes of the floor's images, so both have the data's proportions.
+        self.labels = data.labels[train_idx[pick]]  # (count,)
+
+    def floor(self) -> QualityRow:
+        """Training images scored as samples: the best a generator of new real pictures could do."""
+        precision, recall = precision_recall(self.held, self.floor_features)
+        return QualityRow("real (training images)", frechet_distance(self.floor_features, self.held),
+                          precision, recall, None)
+
+    def score(self, name: str, samples: torch.Tensor) -> tuple[QualityRow, np.ndarray, np.ndarray]:
+        """Score (count, 3, R, R) samples; returns (row, each sample's nearest-training distance,
+        and that training image's index into the dataset)."""
+        sample_features = self.features(samples)
+        precision, recall = precision_recall(self.held, sample_features)
+        distances, index = nearest(sample_features, self.train)
+        row = QualityRow(name, frechet_distance(sample_features, self.held), precision, recall,
+                         memorisation_figures(distances, self.held_to_train))
+        return row, distances, self.train_idx[torch.from_numpy(index)].numpy()
+
+
+@torch.inference_mode()
+def draw_samples(model: nn.Module, labels: torch.Tensor, seed: int = 0, batch: int = 50) -> torch.Tensor:
+    """One sample per label (z ~ N(0, I); no condition for a model without themes); returns
+    (N, 3, R, R) in [-1, 1] on the CPU."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(len(labels), int(model.latent_dim), generator=generator)
+    themed = len(getattr(model, "themes", ())) > 0
+    out = [model(z[i:i + batch], labels[i:i + batch] if themed else None).float().cpu()
+           for i in range(0, len(labels), batch)]
+    return torch.cat(out)
+
+
+def closest_pairs_grid(samples: torch.Tensor, distances: np.ndarray, train_index: np.ndarray,
+                       data: ArtDataset, path: Path, count: int = 8) -> None:
+    """The ``count`` samples nearest to a training image, each above that image; written to ``path``."""
+    order = np.argsort(distances)[:count]
+    nearest_images = to_model_range(data.images[torch.from_numpy(train_index[order])])
+    save_image_grid(torch.cat([samples[torch.from_numpy(order)], nearest_images]), path, columns=count)
+
+
+def pca_psnr(train: torch.Tensor, held: torch.Tensor, components: int) -> float:
+    """Mean PSNR of ``held`` (B, 3, R, R) reconstructed by PCA with ``components`` components fitted
+    to ``train`` (N, 3, R, R); returns dB."""
+    flat_train, flat_held = train.reshape(len(train), -1).double(), held.reshape(len(held), -1).double()
+    mean = flat_train.mean(dim=0)
+    _, _, basis = torch.linalg.svd(flat_train - mean, full_matrices=False)
+    top = basis[:components]  # (k, P)
+    recon = (flat_held - mean) @ top.T @ top + mean
+    return float(psnr(recon.float().reshape(held.shape).clamp(-1, 1), held).mean())
+
+
 @torch.inference_mode()
 def vae_psnr_by_set(vae: nn.Module, data: ArtDataset, batch: int = 128) -> dict[str, dict[str, float]]:
-    """For each theme: {"held_out", "vae_psnr", "mean_image_psnr", "gain"}; returns them by theme name."""
+    """For each theme: {"held_out", "vae_psnr", "mean_image_psnr", "pca_psnr", "gain"}; returns them
+    by theme name. PCA has as many components as the VAE has latent dimensions."""
     train_idx, held_idx = split_holdout(data)
     results = {}
     for theme_index, theme in enumerate(data.themes):
@@ -61,8 +147,9 @@ def vae_psnr_by_set(vae: nn.Module, data: ArtDataset, batch: int = 128) -> dict[
             vae_scores.append(psnr(recon, images))
             mean_scores.append(psnr(mean_image.expand_as(images), images))
         vae_db, mean_db = float(torch.cat(vae_scores).mean()), float(torch.cat(mean_scores).mean())
+        pca_db = pca_psnr(to_model_range(data.images[train]), to_model_range(data.images[held]), int(vae.latent_dim))
         results[theme] = {"held_out": len(held), "vae_psnr": vae_db, "mean_image_psnr": mean_db,
-                          "gain": vae_db - mean_db}
+                          "pca_psnr": pca_db, "gain": vae_db - mean_db}
     return results
 
 

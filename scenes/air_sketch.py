@@ -3,12 +3,13 @@
 What the visitor sees and does: pinching thumb and index finger together puts the "pen" down;
 the index fingertip then draws dark lines on a white sheet (the kind of picture the VAE learned
 from), shown faintly over the picture with a small ring where the fingertip is (filled while
-drawing). The VAE encodes the sketch and the screen shows the finished artwork it implies,
-morphing as the sketch grows. Holding an open palm up for a moment clears the sheet. With an
+drawing). The model turns the sketch into a finished work of its training art: a diffusion model
+(``diffusion_art64``) refines the sketch itself (image to image, ``refine`` says how far it may
+stray from the lines), a VAE encodes it and shows the artwork its latent implies; either way the
+picture morphs as the sketch grows. Holding an open palm up for a moment clears the sheet. With an
 empty sheet the picture drifts gently on its own.
 
-Made for the VAE (``vae_art64``). Without an encoder (``tools`` None, or a model without one),
-where the ink sits (centroid, spread, coverage) pushes the latent along fixed directions
+Without a model that refines or encodes (``tools`` None, or the CPPN), where the ink sits (centroid, spread, coverage) pushes the latent along fixed directions
 instead. The camera's centred square is the sheet (``installation.scene_kit.geometry``).
 """
 
@@ -24,7 +25,7 @@ from installation.contracts import HandLandmark, LatentState, Side
 from installation.mapping import FeatureDirections, LatentDrift
 from installation.scene_kit.canvas import INK_RGB, StrokeCanvas
 from installation.scene_kit.geometry import CentreSquare
-from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param
+from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param, refine_param
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class AirSketchScene(Scene):
         ParamSpec("sketch_opacity", 0.0, 1.0, 0.6, "how strongly the drawn lines show over the picture"),
         ParamSpec("drift", 0.0, 2.0, 0.7, "size of the gentle wander while the sheet is empty (latent units)"),
         ParamSpec("fallback_gain", 0.0, 4.0, 2.0, "without an encoder: how far the ink's placement pushes the latent"),
+        refine_param(0.7),
         paint_param(1.0),
     )
 
@@ -63,6 +65,7 @@ class AirSketchScene(Scene):
         self._ink_directions = FeatureDirections(INK_LOWS, INK_HIGHS, latent_dim, seed + 37)
         self.z = (self.params["drift"] * self._drift.at(0.0)).astype(np.float32)
         self._sketch_z: np.ndarray | None = None  # the latent the sketch implies, None = empty sheet
+        self._source: np.ndarray | None = None  # the sheet at the model's size, for a model that refines
         self._encoded_version = self.canvas.version
         self._last_encode_t = -math.inf
         self._pen: tuple[float, float] | None = None  # smoothed fingertip on the sheet, while drawing
@@ -88,7 +91,8 @@ class AirSketchScene(Scene):
         target = self._sketch_z if self._sketch_z is not None else self.params["drift"] * self._drift.at(inputs.t)
         ease = 1.0 - math.exp(-max(inputs.dt, 0.0) / self.params["morph_s"])
         self.z = (self.z + ease * (target - self.z)).astype(np.float32)
-        return LatentState(self.z.copy(), {"drawing": float(self.drawing)})
+        params = {"drawing": float(self.drawing), "refine": self.params["refine"]}
+        return LatentState(self.z.copy(), params, source=self._source)
 
     # --- the pen ---------------------------------------------------------------------------
 
@@ -160,13 +164,17 @@ class AirSketchScene(Scene):
         if self.canvas.version == self._encoded_version:
             return
         if self.canvas.is_empty:
-            self._sketch_z, self._encoded_version = None, self.canvas.version
+            self._sketch_z, self._source, self._encoded_version = None, None, self.canvas.version
             return
         if t - self._last_encode_t < 1.0 / self.params["encodes_per_s"]:
             return
         self._last_encode_t, self._encoded_version = t, self.canvas.version
         encode = self.tools.encode if self.tools is not None else None
-        if encode is not None:
+        if self.tools is not None and self.tools.refines:
+            # A new array each time the sheet changes: the generator redraws only then.
+            R = self.tools.resolution
+            self._source = cv2.resize(self.canvas.image, (R, R), interpolation=cv2.INTER_AREA)
+        elif encode is not None:
             self._sketch_z = np.asarray(encode(self.canvas.image), np.float32)
         else:
             offset = self._ink_directions.offset(self.canvas.stats().as_array())

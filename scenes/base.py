@@ -27,6 +27,12 @@ class ParamSpec:
     description: str
 
 
+def refine_param(default: float) -> ParamSpec:
+    """How far a model that refines (image to image) may depart from the scene's source picture."""
+    return ParamSpec("refine", 0.05, 1.0, default,
+                     "image to image: 0.05 keeps the source picture's layout, 1 draws anew from the noise")
+
+
 def paint_param(default: float) -> ParamSpec:
     """The parameter every built-in scene has: whether the painting stage paints it."""
     return ParamSpec("paint", 0.0, 1.0, default,
@@ -66,6 +72,8 @@ class SceneTools:
     encode: Callable[[np.ndarray], np.ndarray] | None = None
     # a LatentState -> RGB uint8 (resolution, resolution, 3): an extra picture from the same model
     render: Callable[[LatentState], np.ndarray] | None = None
+    # whether the model honours LatentState.source (image to image: a diffusion model)
+    refines: bool = False
 
 
 class Scene(abc.ABC):

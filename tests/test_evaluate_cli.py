@@ -11,15 +11,28 @@ from models.evaluate_cli import main
 from tests.conftest import ART
 
 
-def test_the_shipped_vae_beats_the_mean_image_and_the_report_matches_the_json(tmp_path, capsys, one_torch_thread):
+def test_the_report_scores_every_shipped_model_against_the_real_floor(tmp_path, capsys, one_torch_thread):
     if not (ART / "openclipart_64.npz").is_file():
         pytest.skip(f"art data sets not found in {ART}")
     out = tmp_path / "figures.json"
-    assert main(["--samples", "32", "--json", str(out)]) == 0
+    assert main(["--samples", "32", "--quality-samples", "200", "--steps", "4", "--json", str(out),
+                 "--grids", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     figures = json.loads(out.read_text())
     for theme, row in figures["vae_psnr"].items():
         assert row["gain"] > 3.0, f"{theme}: the VAE is only {row['gain']:.2f} dB better than the mean image"
-        assert f"| {theme} | {row['held_out']} | {row['vae_psnr']:.2f} |" in printed
+        assert row["vae_psnr"] > row["pca_psnr"], f"{theme}: PCA of the same size reconstructs better"
+        assert f"| {theme} | {row['held_out']} | {row['vae_psnr']:.2f} | {row['pca_psnr']:.2f} |" in printed
     diversity = figures["gan_diversity"]
     assert f"| all | {diversity['samples']:.2f} | {diversity['real']:.2f} | {diversity['ratio']:.2f} |" in printed
+    rows = {row["name"]: row for row in figures["quality"]}
+    floor = rows.pop("real (training images)")
+    assert set(rows) == {"VAE vae_art64.safetensors", "GAN gan_art64.safetensors",
+                         "diffusion diffusion_art64.safetensors, 4 steps"}
+    for name, row in rows.items():
+        assert row["frechet"] > 2 * floor["frechet"], f"{name} is scored as close to the art as real images"
+        assert not (row["memorisation"]["share_closer"] > 0.1), f"{name} copies training images"
+        assert f"| {name} | {row['frechet']:.2f} |" in printed
+        assert (tmp_path / f"closest_{name.replace('.safetensors', '').replace(' ', '_').replace(',', '_')}.png"
+                ).with_name("x").parent.is_dir()
+    assert len(list(tmp_path.glob("closest_*.png"))) == 3

@@ -63,4 +63,4 @@ def scene_tools_for(host: GeneratorHost) -> SceneTools:
     log.debug("scene tools: latent %d, %d px, themes %s, encoder %s", host.latent_dim, host.resolution,
               host.themes, "yes" if encode else "no")
     return SceneTools(latent_dim=host.latent_dim, resolution=host.resolution, themes=host.themes,
-                      encode=encode, render=host.render)
+                      encode=encode, render=host.render, refines=host.refines)
