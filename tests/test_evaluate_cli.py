@@ -33,6 +33,4 @@ def test_the_report_scores_every_shipped_model_against_the_real_floor(tmp_path, 
         assert row["frechet"] > 2 * floor["frechet"], f"{name} is scored as close to the art as real images"
         assert not (row["memorisation"]["share_closer"] > 0.1), f"{name} copies training images"
         assert f"| {name} | {row['frechet']:.2f} |" in printed
-        assert (tmp_path / f"closest_{name.replace('.safetensors', '').replace(' ', '_').replace(',', '_')}.png"
-                ).with_name("x").parent.is_dir()
     assert len(list(tmp_path.glob("closest_*.png"))) == 3
