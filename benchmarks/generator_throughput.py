@@ -4,7 +4,8 @@ Measured, each on the CPU (with the configured ``generator.torch_threads``, the 
 setting) and, when CUDA is available, on the GPU in fp16:
 
 - the CPPN at 64, 128 and 256 pixels;
-- every shipped checkpoint in ``models/defaults`` at its own resolution;
+- every shipped checkpoint in ``models/defaults`` at its own resolution; a diffusion model at each
+  of ``DIFFUSION_STEPS`` sampling steps (one image = the whole few-step DDIM sample);
 - a TorchScript and an ONNX export of one model (the first shipped checkpoint, or the CPPN at 128
   when none is shipped), loaded through ``models.importers`` as the runtime loads them.
 
@@ -45,6 +46,7 @@ from models.importers import load_imported  # noqa: E402
 
 log = logging.getLogger("generator_throughput")
 CPPN_RESOLUTIONS = (64, 128, 256)
+DIFFUSION_STEPS = (4, 6, 8)
 EXPORT_FALLBACK_RESOLUTION = 128  # the CPPN is exported at this size when no checkpoint is shipped
 
 
@@ -89,7 +91,7 @@ def _kind(model: nn.Module) -> str:
     meta = getattr(model, "meta", None)
     if meta is not None and hasattr(meta, "format"):
         return meta.format
-    return type(model).__name__.lower().replace("generator", "") or "model"
+    return type(model).__name__.lower().replace("generator", "").replace("model", "") or "model"
 
 
 def _native_models(threads: int) -> list[tuple[str, nn.Module]]:
@@ -99,7 +101,14 @@ def _native_models(threads: int) -> list[tuple[str, nn.Module]]:
         config = GeneratorConfig(model="cppn", resolution=resolution, device="cpu", torch_threads=threads)
         models.append(("cppn", build_generator(config).eval()))
     for name in shipped_models():
-        models.append((name, build_generator(GeneratorConfig(model=name, device="cpu", torch_threads=threads))))
+        model = build_generator(GeneratorConfig(model=name, device="cpu", torch_threads=threads))
+        if not hasattr(model, "sample_steps"):
+            models.append((name, model))
+            continue
+        for steps in DIFFUSION_STEPS:  # one row per step count
+            at_steps = copy.deepcopy(model)
+            at_steps.sample_steps = steps
+            models.append((f"{name}, {steps} steps", at_steps))
     return models
 
 
@@ -139,7 +148,8 @@ def build_cases(threads: int, folder: Path) -> tuple[list[Case], list[str]]:
     """Every (model, device) case to time, and notes on what could not be measured."""
     notes: list[str] = []
     native = _native_models(threads)
-    shipped = [(name, model) for name, model in native if name != "cppn"]
+    # A diffusion model's sampling loop is not exported: the exports are of a one-pass generator.
+    shipped = [(name, model) for name, model in native if name != "cppn" and not hasattr(model, "sample_steps")]
     if shipped:
         export_name, export_source = shipped[0]
     else:

@@ -2,7 +2,9 @@
 
 What the visitor sees and does: the picture is drawn by a conditional GAN (``gan_art64``:
 themes "emoji" and "openclipart"). A swipe to the left or up, or a thumbs-up, moves to the next
-theme; a swipe to the right or down goes back (the visitor's own left and right). Within a
+theme; a swipe to the right or down goes back (the visitor's own left and right). After a change,
+theme gestures rest for ``gesture_rest_s``: a thumbs-up held a little long, which the recogniser
+may report as ending and starting again, moves one theme, not two. Within a
 theme the body steers the latent exactly as in Body latent (``scenes/body_latent.py``, which
 this scene extends: features along fixed directions, a spring, a drift when nobody is there).
 A performer sets the theme over OSC: ``/scene/param theme 1``.
@@ -41,6 +43,8 @@ class ThemesScene(BodyLatentScene):
                   "index of the model's theme (rounded; wraps around its theme count): gan_art64 0 emoji, 1 openclipart"),
         ParamSpec("theme_fade_s", 0.0, 10.0, 1.5, "length of the cross-fade when the theme changes, seconds"),
         ParamSpec("gestures", 0.0, 1.0, 1.0, "1 = swipes and thumbs-up change the theme, 0 = only OSC / config"),
+        ParamSpec("gesture_rest_s", 0.0, 10.0, 2.0, "after a gesture changed the theme, theme gestures are ignored "
+                  "this long, seconds"),
     )
 
     def setup(self, latent_dim: int, seed: int, tools: SceneTools | None = None) -> None:
@@ -52,6 +56,7 @@ class ThemesScene(BodyLatentScene):
         self._fade_start_t = 0.0
         self._fade = 1.0  # 0 at a change, 1 once the new theme shows alone
         self._z = np.zeros(latent_dim, np.float32)
+        self._gesture_rest_until = -np.inf  # media time before which theme gestures are ignored
 
     def _wrapped(self, value: float) -> int:
         index = int(round(value))
@@ -75,7 +80,11 @@ class ThemesScene(BodyLatentScene):
         steps = [1 if event.name in NEXT_GESTURES else -1 if event.name in PREVIOUS_GESTURES else 0
                  for event in inputs.gestures if event.phase.value == "start"]
         step = int(np.sign(sum(steps)))
+        if step and inputs.t < self._gesture_rest_until:
+            log.debug("themes: a theme gesture %.2f s after the last change, ignored", inputs.t - self._fade_start_t)
+            return
         if step:
+            self._gesture_rest_until = inputs.t + self.params["gesture_rest_s"]
             count = self.theme_count or MAX_THEMES
             self.params["theme"] = float((self._wrapped(self.params["theme"]) + step) % count)
 

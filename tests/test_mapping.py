@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from installation.mapping import FeatureLatentMapping, LatentDrift, LatentSpring, SpringSettings
 
@@ -44,3 +45,10 @@ def test_nobody_there_follows_the_drift_and_a_visitor_pushes_away_from_it():
     present = mapping.target(np.array([1.0, 1.0, 1.0]), presence=1.0, t=t)
     other = mapping.target(np.array([0.0, 0.0, 0.0]), presence=1.0, t=t)
     assert np.linalg.norm(present - other) > 1.0  # the body steers the latent
+
+
+def test_drift_spreads_each_dimension_as_widely_as_the_latent_prior() -> None:
+    drift = LatentDrift(64, seed=5, amplitude=1.0)
+    path = np.stack([drift.at(t) for t in np.arange(0.0, 2000.0, 0.5)])  # (T, 64), many periods
+    assert np.sqrt((path ** 2).mean()) == pytest.approx(1.0, abs=0.05)
+    assert np.sqrt((LatentDrift(64, seed=5, amplitude=0.5).at(3.0) ** 2).mean()) < 1.0

@@ -25,6 +25,7 @@ from installation.config import GeneratorConfig, PerceptionConfig, SmoothingConf
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.features import FeatureExtractor, Features
 from installation.generator import GeneratorHost
+from installation.gestures.events import GestureEvent
 from installation.gestures import GestureRecognizer, GesturesConfig, Phase
 from installation.perception import Perceiver
 from installation.scene_kit.canvas import StrokeCanvas
@@ -343,6 +344,27 @@ def test_a_real_swipe_changes_the_theme(media, hosts):
     scene, host = make_scene("themes", hosts, gestures=0.0)
     play(scene, host, steps[:60])
     assert scene.theme == 0
+
+
+def test_one_held_thumbs_up_moves_one_theme(media, hosts):
+    """The thumbs-up clip, with the held gesture reported as ending and starting again 20 frames
+    after it began (as a recogniser losing the hand for a moment does): the theme moves once."""
+    steps = clip_steps("mpsamples_gesture_thumbsup_test_video.mp4", 40, 110)
+    first = next(i for i, s in enumerate(steps) for e in s[3] if e.phase is Phase.START and e.name == "thumbs_up")
+    again = first + 20
+    frame, body, features, events = steps[again]
+    t = frame.timestamp_s
+    restart = (GestureEvent("thumbs_up", Phase.END, None, 0.9, t), GestureEvent("thumbs_up", Phase.START, None, 0.9, t))
+    steps[again] = (frame, body, features, events + restart)
+
+    def changes(**params: float) -> int:
+        scene, host = make_scene("themes", hosts, **params)
+        themes = []
+        play(scene, host, steps, lambda scene, step: themes.append(scene.theme))
+        return sum(1 for a, b in zip(themes, themes[1:]) if a != b)
+
+    assert changes() == 1
+    assert changes(gesture_rest_s=0.0) == 2  # without the rest, the restart is a second change
 
 
 # --- end to end ----------------------------------------------------------------------------
