@@ -211,15 +211,25 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         venue=VenueStage(venue) if venue is not None else None,
         loop_cores=cores.loop if cores is not None else None,
         painter=_painter(config, display, lockstep, cores.loop if cores is not None else None),
+        screen_aspect=_screen_aspect(config, display),
     )
+
+
+def _screen_size(config: Config, display: Display) -> tuple[int, int]:
+    return getattr(getattr(display, "compositor", None), "size", (config.display.width, config.display.height))
+
+
+def _screen_aspect(config: Config, display: Display) -> float | None:
+    """The screen's width / height when the display crops pictures to fill it ("cover"), else None."""
+    size = _screen_size(config, display)
+    return size[0] / size[1] if config.display.fit == "cover" else None
 
 
 def _painter(config: Config, display: Display, lockstep: bool, cores: frozenset[int] | None) -> Painter | None:
     """The painting stage, painting pictures cropped to the screen's shape when the display covers it."""
-    size = getattr(getattr(display, "compositor", None), "size", (config.display.width, config.display.height))
-    aspect = size[0] / size[1] if config.display.fit == "cover" else None
-    return build_painter(config.paint, aspect, threaded=not lockstep and config.paint.schedule == "threaded",
-                         screen_side=max(size), cores=cores)
+    return build_painter(config.paint, _screen_aspect(config, display),
+                         threaded=not lockstep and config.paint.schedule == "threaded",
+                         screen_side=max(_screen_size(config, display)), cores=cores)
 
 
 def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> PerceptionSchedule:

@@ -12,6 +12,7 @@ Two ways to drive it, same code:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -36,6 +37,7 @@ from installation.perception import PerceptionSchedule
 from installation.quality import AdaptiveQuality
 from installation.recorder import SessionRecorder
 from installation.recovery import RecoveryPolicy, SourceWatch, repair_latent
+from installation.scene_kit.geometry import matte
 from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
@@ -77,6 +79,7 @@ class Stages:
     venue: VenueStage | None = None  # a venue's zones and camera -> screen mapping
     loop_cores: frozenset[int] | None = None  # threaded perception: the loop's CPU cores (installation.affinity)
     painter: Painter | None = None  # style transfer of the picture ([paint]); scenes turn it on with "paint"
+    screen_aspect: float | None = None  # width / height when the display crops to fill ("cover"), else None
 
 
 class Runtime:
@@ -183,7 +186,7 @@ class Runtime:
         state = self._last_state if frozen else self._scene_update(inputs)
         followed = self.show.followed_latent(now)
         if followed is not None and not frozen:  # following another instance: its latent, our params
-            state = LatentState(followed, state.params)
+            state = dataclasses.replace(state, z=followed)
         state = self._checked_latent(state)
         mark = self._timed("scene", mark)
 
@@ -227,7 +230,7 @@ class Runtime:
         generator = self.stages.scenes.generator
         nan_before = generator.nan_frames
         try:
-            self._last_image = self.stages.scenes.draw(state, inputs)
+            self._last_image = self._framed(self.stages.scenes.draw(state, inputs))
         except ModelError:
             raise
         except Exception:  # the scene's compose is artist code: this frame unpainted, then another scene
@@ -238,6 +241,14 @@ class Runtime:
             generator.fall_back_to_cppn(f"produced NaN in {self._nan_streak} frames in a row")
             self._nan_streak = 0
         return self._last_image
+
+    def _framed(self, image: np.ndarray) -> np.ndarray:
+        """A scene's whole artwork (``Scene.WHOLE_PICTURE``) on a matte of the screen's shape, so
+        that filling the screen crops nothing of it; any other picture as it is."""
+        aspect = self.stages.screen_aspect
+        if aspect is None or not getattr(self.stages.scenes.scene, "WHOLE_PICTURE", False):
+            return image
+        return matte(image, aspect)
 
     def _painted(self, image: np.ndarray, state: LatentState) -> np.ndarray:
         """The picture painted in the current style, when the scene asks for painting (its "paint"
@@ -390,7 +401,7 @@ class Runtime:
             self.telemetry.errors["latent_repaired"] += 1
             if self.telemetry.errors["latent_repaired"] in (1, 100, 10_000):
                 log.warning("the scene's latent was not finite or out of range; repaired it")
-            state = LatentState(z, state.params)
+            state = dataclasses.replace(state, z=z)
         self._last_good_z = z
         return state
 

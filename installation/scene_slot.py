@@ -10,6 +10,7 @@ frames, keeps the previous version running and logs why.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -145,7 +146,7 @@ class SceneSlot:
             return self.scene.compose(self.generator.render(state), inputs)
         if outgoing.generator is self.generator:  # same model: morph through latent space
             z = slerp(np.asarray(outgoing.state.z, np.float32), np.asarray(state.z, np.float32), amount)
-            return self.scene.compose(self.generator.render(LatentState(z, state.params)), inputs)
+            return self.scene.compose(self.generator.render(dataclasses.replace(state, z=z)), inputs)
         incoming = self.scene.compose(self.generator.render(state), inputs)
         try:
             leaving = outgoing.scene.compose(outgoing.generator.render(outgoing.state), inputs)

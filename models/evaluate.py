@@ -195,9 +195,10 @@ def gan_diversity(gan: nn.Module, vae: nn.Module, data: ArtDataset, count: int =
 
 @torch.inference_mode()
 def save_grids(vae: nn.Module | None, gan: nn.Module | None, data: ArtDataset, folder: Path,
-               seed: int = 0) -> list[Path]:
-    """Write README grids: VAE held-out originals over reconstructions, VAE and GAN samples by
-    theme (one theme per row pair); returns the paths written."""
+               seed: int = 0, diffusion: nn.Module | None = None) -> list[Path]:
+    """Write README grids: VAE held-out originals over reconstructions, VAE, GAN and diffusion
+    samples by theme, and the diffusion model's image to image at three strengths; returns the
+    paths written."""
     written = []
     generator = torch.Generator().manual_seed(seed)
     _, held_idx = split_holdout(data)
@@ -215,7 +216,22 @@ def save_grids(vae: nn.Module | None, gan: nn.Module | None, data: ArtDataset, f
     if gan is not None:
         written.append(folder / "gan_art64_samples.png")
         save_image_grid(_samples_by_theme(gan, generator), written[-1], columns=8)
+    if diffusion is not None:
+        written.append(folder / "diffusion_art64_samples.png")
+        save_image_grid(_samples_by_theme(diffusion, generator), written[-1], columns=8)
+        written.append(folder / "diffusion_art64_img2img.png")
+        save_image_grid(_img2img_rows(diffusion, data, held_idx, generator), written[-1], columns=8)
     return written
+
+
+def _img2img_rows(model: nn.Module, data: ArtDataset, held_idx: torch.Tensor, generator: torch.Generator,
+                  strengths: tuple[float, ...] = (0.3, 0.6, 1.0)) -> torch.Tensor:
+    """Eight held-out pictures (four of each theme), then each refined at every strength, a row each."""
+    index = torch.cat([held_idx[data.labels[held_idx] == t][:8 // len(data.themes)] for t in range(len(data.themes))])
+    images, labels = to_model_range(data.images[index]), data.labels[index]
+    noise = torch.randn(images.shape, generator=generator)
+    condition = labels if tuple(model.themes) == data.themes else None
+    return torch.cat([images] + [model.refine(images, s, noise, condition) for s in strengths])
 
 
 def _samples_by_theme(model: nn.Module, generator: torch.Generator, per_theme: int = 32) -> torch.Tensor:

@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, object] = {"vae_psnr": vae_psnr_by_set(vae, data)}
     if gans:
         figures["gan_diversity"] = gan_diversity(gans[0], vae, data, args.samples, args.seed)
-    written = save_grids(vae, gans[0] if gans else None, data, args.grids, args.seed) if args.grids else []
+    first_diffusion = next((load_checkpoint(p)[0] for p in args.diffusion if p.is_file()), None)
+    written = (save_grids(vae, gans[0] if gans else None, data, args.grids, args.seed, first_diffusion)
+               if args.grids else [])
     candidates = [(f"VAE {args.vae.name}", vae)] + [(f"GAN {p.name}", g) for p, g in zip(args.gan, gans)]
     candidates += diffusion_candidates(args.diffusion, args.steps)
     rows = quality_rows(candidates, data, args.quality_samples, args.seed, args.grids, written)

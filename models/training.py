@@ -47,7 +47,7 @@ from models.checkpoint import meta_for, save_checkpoint
 from models.diffusion import DiffusionConfig, DiffusionModel, DiffusionTrainee
 from models.data import ArtDataset, load_dataset, save_image_grid, split_holdout, to_model_range
 from models.gan import GAN, GANConfig
-from models.vae import VAE, VAEConfig
+from models.vae import VAE, VAEConfig, fit_prior
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +291,10 @@ class Trainer:
     def _shippable(self) -> nn.Module:
         if self.config.kind == "diffusion":
             return self.model.ema
-        return self.model if self.config.kind == "vae" else self.model.generator_ema
+        if self.config.kind == "vae":
+            # Samples are drawn from a fit to the encoder's outputs (models.vae.fit_prior), not N(0, I).
+            return fit_prior(self.model, self.images, self.labels if self.themes else None)
+        return self.model.generator_ema
 
     def _save_checkpoints(self) -> None:
         cfg = self.config
@@ -345,7 +348,6 @@ class Trainer:
                 held_condition = self.held_labels if self.themes else None
                 recon = model(model.encode(self.held_out, held_condition), held_condition)
                 rows = [self.held_out[:16], recon[:16], rows[0][:32]]
-        model.train(self.config.kind == "vae")
         grid = torch.cat(rows).float().cpu()
         save_image_grid(grid, self.out / f"samples_{self.step:06d}.png", columns=8)
         save_image_grid(grid, self.out / "samples_latest.png", columns=8)

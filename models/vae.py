@@ -217,7 +217,7 @@ class VAE(nn.Module):
 @torch.inference_mode()
 def fit_prior(vae: VAE, images: torch.Tensor, condition: torch.Tensor | None = None, batch: int = 256) -> VAE:
     """A copy of ``vae`` whose latent prior is a diagonal Gaussian fitted to the encoder's means of
-    ``images`` (N, 3, R, R) in [-1, 1]; returns it in eval mode.
+    ``images`` (N, 3, R, R), uint8 or in [-1, 1]; returns it in eval mode.
 
     Why: a VAE's encoder rarely fills N(0, I) as the KL term asks. Here its means spread 2.5-2.9
     times wider, so samples drawn from N(0, I) decode near the middle of the latent space, to the
@@ -225,11 +225,16 @@ def fit_prior(vae: VAE, images: torch.Tensor, condition: torch.Tensor | None = N
     """
     raw = VAE(dataclasses.replace(vae.config, prior_mean=(), prior_scale=()))
     raw.load_state_dict(vae.state_dict())
-    raw.eval()
-    means = torch.cat([raw.encode(images[i:i + batch], None if condition is None else condition[i:i + batch])
+    raw.to(next(vae.parameters()).device).eval()
+
+    def as_model_range(chunk: torch.Tensor) -> torch.Tensor:
+        return chunk.float() / 127.5 - 1.0 if chunk.dtype == torch.uint8 else chunk
+
+    means = torch.cat([raw.encode(as_model_range(images[i:i + batch]),
+                                  None if condition is None else condition[i:i + batch])
                        for i in range(0, len(images), batch)])  # (N, D)
     config = dataclasses.replace(vae.config, prior_mean=tuple(means.mean(0).tolist()),
                                  prior_scale=tuple(means.std(0).clamp_min(1e-4).tolist()))
     fitted = VAE(config)
     fitted.load_state_dict(vae.state_dict())
-    return fitted.eval()
+    return fitted.to(next(vae.parameters()).device).eval()

@@ -44,6 +44,7 @@ PICTURE_SIDE = 432  # pixels: the composed picture at least this big, for the pa
 class AirSketchScene(Scene):
     name = "air_sketch"
     MODEL = "vae_art64"
+    WHOLE_PICTURE = True  # the visitor's whole sheet, not the middle of it
     PARAMETERS = (
         ParamSpec("pinch_threshold", 0.3, 1.0, 0.6, "pinch feature (0..1) at which the pen goes down"),
         ParamSpec("stroke_width", 0.005, 0.1, 0.025, "line width, in sheet widths"),

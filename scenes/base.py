@@ -89,6 +89,9 @@ class Scene(abc.ABC):
     description: str = ""  # the scene file's docstring (set when it is loaded)
     PARAMETERS: tuple[ParamSpec, ...] = ()
     MODEL: str | None = None
+    # True: the picture is a whole artwork (an emoji, a drawing on its sheet), shown entire on a
+    # matte of its border colour where the screen's shape differs; False: cropped to fill the screen.
+    WHOLE_PICTURE: bool = False
 
     def __init__(self) -> None:
         self.params: dict[str, float] = {spec.name: spec.default for spec in self.PARAMETERS}

@@ -37,6 +37,7 @@ PREVIOUS_GESTURES = ("swipe_right", "swipe_down")
 class ThemesScene(BodyLatentScene):
     name = "themes"
     MODEL = "gan_art64"
+    WHOLE_PICTURE = True  # an emoji or a clip-art drawing: its top and bottom matter
     PARAMETERS = tuple(p for p in BodyLatentScene.PARAMETERS if p.name != "paint") + (
         paint_param(0.0),  # the GAN's own pictures, as trained
         ParamSpec("theme", 0.0, MAX_THEMES - 1, 0.0,

@@ -136,7 +136,7 @@ def test_plain_safetensors_without_metadata(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("change, message", [
     (lambda m: {k: v for k, v in m.items() if k != "licence"}, "metadata lacks licence"),
-    (lambda m: {**m, "kind": "diffusion"}, r"metadata kind = 'diffusion': expected one of"),
+    (lambda m: {**m, "kind": "flow"}, r"metadata kind = 'flow': expected one of"),
     (lambda m: {**m, "latent_dim": "eight"}, r"metadata latent_dim = 'eight': expected int"),
     (lambda m: {**m, "hparams": {**m["hparams"], "depth": 3}}, r"hparams has unknown field\(s\) \['depth'\]"),
     (lambda m: {**m, "hparams": {**m["hparams"], "resolution": 48}}, "hparams do not make a valid VAEConfig"),

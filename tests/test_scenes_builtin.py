@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from installation.app import RunOptions, run
+from installation.scene_kit.geometry import matte
 from installation.config import GeneratorConfig, PerceptionConfig, SmoothingConfig
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.features import FeatureExtractor, Features
@@ -368,6 +369,25 @@ def test_one_held_thumbs_up_moves_one_theme(media, hosts):
 
 
 # --- end to end ----------------------------------------------------------------------------
+
+def test_a_whole_artwork_fills_a_wide_screen_on_a_matte_not_cropped(media, tmp_path, one_torch_thread):
+    """themes draws emoji and clip-art: on a 16:9 screen the square picture shows whole, on a matte
+    of its own border colour, rather than losing its top and bottom to the "cover" crop."""
+    stats = run(RunOptions(source=str(MEDIA / "video" / "tfjs_pose_1_dance.mp4"), headless=True, frames=3,
+                           scene="themes", out=str(tmp_path), size=(192, 108)))
+    assert stats["frames"] == 3
+    shown = cv2.imread(str(sorted(tmp_path.glob("*.png"))[-1]))
+    assert shown.shape == (108, 192, 3)
+    sides = np.concatenate([shown[:, :30], shown[:, -30:]], axis=1).reshape(-1, 3).astype(int)
+    assert np.abs(sides - np.median(sides, axis=0)).max() <= 3  # a plain matte left and right ...
+    middle = shown[:, 50:142]
+    assert middle.std() > 10  # ... around the picture itself
+    square = np.full((64, 64, 3), 250, np.uint8)
+    square[20:44, 20:44] = (200, 30, 30)
+    framed = matte(square, 16 / 9)
+    assert framed.shape == (64, 114, 3) and np.array_equal(framed[:, 25:89], square)
+    assert (framed[:, :25] == 250).all() and matte(square, 1.0) is square
+
 
 @pytest.mark.parametrize("name", sorted(RESPONSE_CASES))
 def test_a_scene_runs_headless_end_to_end_on_a_real_clip(media, tmp_path, one_torch_thread, name):

@@ -47,3 +47,20 @@ class CentreSquare:
         square; outside 0..1 for a point outside the square."""
         x0, y0 = self.origin
         return (x * self.width - x0) / self.side, (y * self.height - y0) / self.side
+
+
+def matte(image: np.ndarray, aspect: float) -> np.ndarray:
+    """``image`` (H, W, 3) widened (or heightened) to width/height = ``aspect`` by a matte of its own
+    border colour (the median of its outermost pixels), the picture whole in the middle: how a
+    square artwork fills a 16:9 screen without losing its top and bottom to a "cover" crop."""
+    height, width = image.shape[:2]
+    if abs(width / height - aspect) < 1e-3:
+        return image
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])  # (2W + 2H, 3)
+    colour = np.median(border, axis=0).astype(image.dtype)
+    new_width, new_height = max(width, round(height * aspect)), max(height, round(width / aspect))
+    out = np.empty((new_height, new_width, 3), image.dtype)
+    out[:] = colour
+    top, left = (new_height - height) // 2, (new_width - width) // 2
+    out[top:top + height, left:left + width] = image
+    return out
