@@ -13,10 +13,14 @@ Written from the papers:
 - Ho & Salimans, "Classifier-free diffusion guidance" (2022): the theme is dropped from 10 % of
   the training batches (a learned "no theme" token), so sampling may push towards a theme.
 
-The U-Net first folds each 2 x 2 block of pixels into channels (pixel unshuffle, as in "simple
-diffusion"), so its largest feature maps are 32 x 32 for a 64 px picture: a quarter of the work,
-which is what makes it trainable on a CPU. Every image's output depends only on its own input
-(GroupNorm, no batch statistics).
+The U-Net first folds each 4 x 4 block of pixels into channels (pixel unshuffle, as in "simple
+diffusion"), so its largest feature maps are 16 x 16 for a 64 px picture: a sixteenth of the work,
+which is what makes it trainable on a CPU. Folded that far, 64 channels cannot carry the 48
+values of a block exactly, and at low noise the model must give back the noise itself, pixel
+for pixel: without help its samples kept a fine grain (at 1,500 steps it removed 40 % of the
+noise at sigma 0.16). So one small residual block runs at full resolution after the U-Net, fed
+the noisy picture beside the U-Net's output ("pixel" block). Every image's output depends only
+on its own input (GroupNorm, no batch statistics).
 
 Generator contract (``models/README.md``): ``latent_dim`` = 3 x R x R, and ``forward(z, condition)``
 reshapes z to the starting noise and runs DDIM for ``sample_steps`` steps. z is rescaled to the
@@ -50,6 +54,7 @@ class DiffusionConfig:
     channels: tuple[int, ...] = (64, 128, 192)  # U-Net channels per level, from resolution / patch down
     blocks: int = 2  # residual blocks per level on the way down (one more on the way up)
     attention_levels: tuple[int, ...] = (1, 2)  # levels with self-attention (0 = the largest maps)
+    pixel_channels: int = 32  # a last residual block at full resolution, fed the noisy picture (0 = none)
     heads: int = 4
     embed_dim: int = 256  # time and theme embedding
     schedule_base: int = 32  # the resolution whose noise schedule is the plain cosine one
@@ -198,9 +203,16 @@ class UNet(nn.Module):
             if i > 0:
                 self.upsample.append(nn.Conv2d(c, c, 3, padding=1))
         self.head_norm = _norm(C[0])
-        self.head = nn.Conv2d(C[0], 3 * p * p, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        P = config.pixel_channels if p > 1 else 0
+        self.head = nn.Conv2d(C[0], (P // 2 if P else 3) * p * p, 3, padding=1)
+        if P:  # full resolution: the U-Net's upsampled features beside the noisy picture itself
+            self.pixel_block = ResBlock(P // 2 + 3, P, E)
+            self.pixel_norm, self.pixel_head = _norm(P), nn.Conv2d(P, 3, 3, padding=1)
+            out = self.pixel_head
+        else:
+            out = self.head
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, theme: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 3, R, R), ``t`` (B,) in [0, 1], ``theme`` (B, embed_dim); returns v (B, 3, R, R)."""
@@ -222,7 +234,13 @@ class UNet(nn.Module):
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         out = self.head(F.silu(self.head_norm(h)))
-        return F.pixel_shuffle(out, self.config.patch) if self.config.patch > 1 else out
+        if self.config.patch == 1:
+            return out
+        out = F.pixel_shuffle(out, self.config.patch)
+        if not hasattr(self, "pixel_block"):
+            return out
+        h = self.pixel_block(torch.cat([out, x], dim=1), embedding)
+        return self.pixel_head(F.silu(self.pixel_norm(h)))
 
 
 # --- the model: denoiser + schedule + sampler -------------------------------------------------------
