@@ -216,7 +216,8 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, theme: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 3, R, R), ``t`` (B,) in [0, 1], ``theme`` (B, embed_dim); returns v (B, 3, R, R)."""
-        embedding = F.silu(self.time(timestep_features(t, self.config.embed_dim)) + theme)
+        features = timestep_features(t, self.config.embed_dim).to(self.stem.weight.dtype)  # fp16 on a GPU
+        embedding = F.silu(self.time(features) + theme)
         h = self.stem(F.pixel_unshuffle(x, self.config.patch) if self.config.patch > 1 else x)
         skips = [h]
         for i, level in enumerate(self.down):

@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diffusion", type=Path, nargs="*", default=[DEFAULTS / "diffusion_art64.safetensors"],
                         help="diffusion checkpoints, each scored at every --steps")
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 6, 8], help="diffusion sampling steps to score")
+    parser.add_argument("--guidance", type=float, nargs="+", default=[None],
+                        help="classifier-free guidance scales to score (default: each checkpoint's own)")
     parser.add_argument("--data", nargs="+", default=[str(s) for s in DEFAULT_SETS])
     parser.add_argument("--samples", type=int, default=256, help="GAN samples and real images for diversity")
     parser.add_argument("--quality-samples", type=int, default=1000, help="samples per quality row")
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     written = (save_grids(vae, gans[0] if gans else None, data, args.grids, args.seed, first_diffusion)
                if args.grids else [])
     candidates = [(f"VAE {args.vae.name}", vae)] + [(f"GAN {p.name}", g) for p, g in zip(args.gan, gans)]
-    candidates += diffusion_candidates(args.diffusion, args.steps)
+    candidates += diffusion_candidates(args.diffusion, args.steps, args.guidance)
     rows = quality_rows(candidates, data, args.quality_samples, args.seed, args.grids, written)
     figures["quality"] = [dataclasses.asdict(row) for row in rows]
     sys.stdout.write(report(figures, args.vae.name, args.gan[0].name if gans else "-", args.samples, written))
@@ -59,16 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(math.isfinite(r["gain"]) for r in figures["vae_psnr"].values()) else 1
 
 
-def diffusion_candidates(paths: list[Path], steps: list[int]) -> list[tuple[str, nn.Module]]:
-    """One (name, model) per diffusion checkpoint and step count; missing files are skipped."""
+def diffusion_candidates(paths: list[Path], steps: list[int],
+                         guidance: list[float | None]) -> list[tuple[str, nn.Module]]:
+    """One (name, model) per diffusion checkpoint, step count and guidance; missing files are skipped."""
     candidates = []
     for path in paths:
         if not path.is_file():
             continue
-        for count in steps:
-            sampler = load_checkpoint(path)[0]
-            sampler.sample_steps = count
-            candidates.append((f"diffusion {path.name}, {count} steps", sampler))
+        for scale in guidance:
+            for count in steps:
+                sampler = load_checkpoint(path)[0]
+                sampler.sample_steps = count
+                name = f"diffusion {path.name}, {count} steps"
+                if scale is not None:
+                    sampler.guidance = scale
+                    name += f", guidance {scale:g}"
+                candidates.append((name, sampler))
     return candidates
 
 
