@@ -1,8 +1,12 @@
-"""Project exception types. Each message says what is wrong and, where it can, how to fix it."""
+"""Project exception types. Each message says what is wrong and, where it can, how to fix it.
 
+``InstallationError`` (the base: reported in one line, without a traceback) and ``ModelError``
+are defined in ``models.errors``, so that models/ never imports the runtime.
+"""
 
-class InstallationError(Exception):
-    """Base class: an error the command line reports in one line, without a traceback."""
+from models.errors import ModelError, OneLineError
+
+InstallationError = OneLineError
 
 
 class ConfigError(InstallationError):
@@ -11,10 +15,6 @@ class ConfigError(InstallationError):
 
 class SourceError(InstallationError):
     """A camera, video file or image folder cannot be opened or read."""
-
-
-class ModelError(InstallationError):
-    """A generator cannot be built or loaded."""
 
 
 class SceneError(InstallationError):

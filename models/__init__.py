@@ -1,7 +1,7 @@
-"""Generator models and the registry that builds one from ``GeneratorConfig``.
+"""Generator models and the registry that builds one from ``GeneratorSettings``.
 
 A generator maps a latent batch (B, D), plus an optional condition, to images (B, 3, H, W) in
-[-1, 1]. ``GeneratorConfig.model`` names one of:
+[-1, 1]. ``GeneratorSettings.model`` names one of:
 
 - a built-in kind in ``_BUILDERS`` ("cppn"), built from the config's resolution, latent size and seed;
 - a shipped checkpoint: ``models/defaults/<name>.safetensors``, used by its name;
@@ -21,15 +21,28 @@ from typing import Callable, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from installation.config import PROJECT_ROOT, GeneratorConfig
-from installation.errors import ModelError
 from models.cppn import CPPN, CPPNConfig
+from models.errors import ModelError
 from models.importers import IMPORT_SUFFIXES, load_imported  # onnxruntime itself is imported lazily
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 IMPORTED_DIR = Path(__file__).resolve().parent / "imported"  # the installation's own generator files
 CHECKPOINT_SUFFIX = ".safetensors"
 MODEL_FILE_SUFFIXES = (CHECKPOINT_SUFFIX,) + IMPORT_SUFFIXES
+
+
+class GeneratorSettings(Protocol):
+    """What building a generator reads of the runtime's ``GeneratorConfig`` (models/ does not
+    import the runtime: any object with these attributes will do)."""
+
+    model: str  # "cppn", a shipped model's name, or a file path
+    resolution: int
+    latent_dim: int
+    seed: int
+    device: str  # "auto" | "cpu" | "cuda"
+    torch_threads: int
 
 
 @runtime_checkable
@@ -44,11 +57,11 @@ class Generator(Protocol):
         ...
 
 
-def _build_cppn(config: GeneratorConfig) -> torch.nn.Module:
+def _build_cppn(config: GeneratorSettings) -> torch.nn.Module:
     return CPPN(CPPNConfig(latent_dim=config.latent_dim, resolution=config.resolution, seed=config.seed))
 
 
-_BUILDERS: dict[str, Callable[[GeneratorConfig], torch.nn.Module]] = {
+_BUILDERS: dict[str, Callable[[GeneratorSettings], torch.nn.Module]] = {
     "cppn": _build_cppn,
 }
 
@@ -61,7 +74,7 @@ def shipped_models() -> list[str]:
 
 
 def known_models() -> list[str]:
-    """Returns the names ``GeneratorConfig.model`` may take besides a file path, sorted."""
+    """Returns the names ``GeneratorSettings.model`` may take besides a file path, sorted."""
     return sorted(set(_BUILDERS) | set(shipped_models()))
 
 
@@ -81,7 +94,7 @@ def resolve_model_file(model: str) -> Path | None:
     return path
 
 
-def build_generator(config: GeneratorConfig) -> torch.nn.Module:
+def build_generator(config: GeneratorSettings) -> torch.nn.Module:
     """Build or load the model named by ``config.model``; returns it on the CPU.
 
     The CPPN comes back in training mode, loaded files in eval mode. Raises ModelError when the
@@ -98,7 +111,7 @@ def build_generator(config: GeneratorConfig) -> torch.nn.Module:
     return load_model_file(path, config)
 
 
-def load_model_file(path: Path, config: GeneratorConfig) -> torch.nn.Module:
+def load_model_file(path: Path, config: GeneratorSettings) -> torch.nn.Module:
     """Load a checkpoint, TorchScript or ONNX file by its suffix; returns the model on the CPU in eval mode.
 
     Raises ModelError (or a subclass naming the file) as ``build_generator`` does.
@@ -113,7 +126,7 @@ def load_model_file(path: Path, config: GeneratorConfig) -> torch.nn.Module:
 
 
 def _onnx_device(requested: str) -> str:
-    """Where an ONNX session should run, from ``GeneratorConfig.device``."""
+    """Where an ONNX session should run, from ``GeneratorSettings.device``."""
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return requested

@@ -35,7 +35,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from installation.errors import ModelError
+from models.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from installation.errors import InstallationError
+from models.errors import OneLineError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ HOLDOUT_SEED = 1234  # fixed, independent of the training seed, so every run hol
 _SIZE_SUFFIX = re.compile(r"_\d+$")
 
 
-class DataError(InstallationError):
+class DataError(OneLineError):
     """Training data cannot be found or has the wrong form."""
 
 

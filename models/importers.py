@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from installation.errors import ModelError
+from models.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

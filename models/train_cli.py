@@ -15,13 +15,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from installation.errors import InstallationError
+from models.errors import OneLineError
 from models.training import KINDS, TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
 
-class TrainArgumentError(InstallationError):
+class TrainArgumentError(OneLineError):
     """A training option is out of range."""
 
 
@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Train as ``args`` asks; returns the exit status 0.
 
-    Raises InstallationError subclasses (DataError) for missing or unreadable data, with one-line messages.
+    Raises OneLineError subclasses (DataError) for missing or unreadable data, with one-line messages.
     """
     if args.steps < 1:
         raise TrainArgumentError(f"--steps must be at least 1, got {args.steps}")
