@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from models.errors import OneLineError
-from models.training import KINDS, TrainConfig, train
+from models.training import KINDS, TrainConfig, model_config, train
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--licence", default="unknown", help="licence of the training data, stored in the checkpoint")
     parser.add_argument("--sample-every", type=int, default=250, help="steps between sample grids")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    parser.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
+                        help="a field of the model's config dataclass (VAEConfig, GANConfig, DiffusionConfig), "
+                             "e.g. --hparam d_channels=32 --hparam channels=64,128,192; repeat for several")
     parser.add_argument("--limit-per-theme", type=int, default=None, help="use only the first N images of each theme")
     return parser
 
@@ -64,14 +67,24 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "diffusion" and args.latent_dim is not None:
         raise TrainArgumentError("--latent-dim does not apply to a diffusion model: its latent is its "
                                  "starting noise, 3 x size x size numbers")
+    hparams = []
+    for item in args.hparam:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise TrainArgumentError(f"--hparam {item!r}: expected NAME=VALUE")
+        hparams.append((name.strip(), value.strip()))
     out = args.out or Path("runs") / f"{args.kind}_{args.size}"
     config = TrainConfig(
         kind=args.kind, data=tuple(args.data), out=out, resolution=args.size, steps=args.steps,
         batch=args.batch or (64 if args.kind == "vae" else 32), seed=args.seed,
         conditional=args.conditional, latent_dim=args.latent_dim, lr=args.lr,
         description=args.description, licence=args.licence, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every, limit_per_theme=args.limit_per_theme,
+        checkpoint_every=args.checkpoint_every, limit_per_theme=args.limit_per_theme, hparams=tuple(hparams),
     )
+    try:
+        model_config(args.kind, args.size, latent_dim=args.latent_dim, hparams=config.hparams)  # checked before any work
+    except ValueError as error:  # a model setting out of range, named by the dataclass
+        raise TrainArgumentError(str(error)) from None
     checkpoint = train(config)
     logger.info("checkpoint: %s (samples and loss curve in %s)", checkpoint, out)
     return 0

@@ -77,6 +77,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     limit_per_theme: int | None = None  # keep only the first N images of each theme
     ema_decay: float = 0.999  # GAN, diffusion: the shipped model averages about the last 1 / (1 - decay) steps
+    hparams: tuple[tuple[str, str], ...] = ()  # (field, value) of the model's config dataclass, e.g. ("d_channels", "32")
 
 
 def train(config: TrainConfig) -> Path:
@@ -254,13 +255,8 @@ class Trainer:
 
     def _build_model(self) -> nn.Module:
         cfg = self.config
-        extra = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
-        if cfg.kind == "vae":
-            model: nn.Module = VAE(VAEConfig(resolution=cfg.resolution, themes=self.themes, **extra))
-        elif cfg.kind == "diffusion":
-            model = DiffusionTrainee(DiffusionConfig.for_resolution(cfg.resolution, self.themes))
-        else:
-            model = GAN(GANConfig(resolution=cfg.resolution, themes=self.themes, **extra))
+        config = model_config(cfg.kind, cfg.resolution, self.themes, cfg.latent_dim, cfg.hparams)
+        model = {"vae": VAE, "gan": GAN, "diffusion": DiffusionTrainee}[cfg.kind](config)
         return model.to(self.device)
 
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -376,6 +372,46 @@ class _VAELoss(nn.Module):
     def forward(self, images: torch.Tensor, condition: torch.Tensor | None,
                 generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         return self.vae.loss(images, condition, generator)
+
+
+def model_config(kind: str, resolution: int, themes: tuple[str, ...] = (), latent_dim: int | None = None,
+                 hparams: tuple[tuple[str, str], ...] = ()):
+    """The hyper-parameter dataclass of a ``kind`` model: VAEConfig, GANConfig or DiffusionConfig.
+    Raises ValueError for settings out of range (named by the dataclass or ``with_hparams``)."""
+    extra = {} if latent_dim is None else {"latent_dim": latent_dim}
+    if kind == "diffusion":
+        config = DiffusionConfig.for_resolution(resolution, themes)
+    else:
+        config = (VAEConfig if kind == "vae" else GANConfig)(resolution=resolution, themes=themes, **extra)
+    return with_hparams(config, hparams)
+
+
+def with_hparams(config, hparams: tuple[tuple[str, str], ...]):
+    """``config`` (a model's hyper-parameter dataclass) with fields set from (name, text) pairs,
+    each text parsed as the field's type (int, float, bool, or a comma-separated tuple of ints).
+    Raises ValueError naming the field for an unknown field or a value of the wrong form."""
+    if not hparams:
+        return config
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    changes = {}
+    for name, text in hparams:
+        if name not in fields or name in ("resolution", "themes", "latent_dim"):
+            settable = sorted(set(fields) - {"resolution", "themes", "latent_dim"})
+            raise ValueError(f"--hparam {name}: not a setting of {type(config).__name__} (one of {', '.join(settable)})")
+        current = getattr(config, name)
+        try:
+            if isinstance(current, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                value = text.lower() in ("true", "1")
+            elif isinstance(current, tuple):
+                value = tuple(int(part) for part in text.split(",") if part.strip())
+            else:
+                value = type(current)(text)
+        except ValueError:
+            raise ValueError(f"--hparam {name}={text}: expected {type(current).__name__} like {current!r}") from None
+        changes[name] = value
+    return dataclasses.replace(config, **changes)
 
 
 def _interleave_themes(indices: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:
