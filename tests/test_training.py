@@ -195,3 +195,19 @@ def test_cli_errors_are_one_line_installation_errors(tmp_path: Path) -> None:
         train_cli.run(_parse(["train", "gan", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]))
     with pytest.raises(InstallationError, match="--steps must be at least 1"):
         train_cli.run(_parse(["train", "gan", "--data", *SETS, "--steps", "0"]))
+    with pytest.raises(InstallationError, match=r"--hparam d_chanels: not a setting of GANConfig \(one of d_channels"):
+        train_cli.run(_parse(["train", "gan", "--data", *SETS, "--hparam", "d_chanels=32", "--out", str(tmp_path)]))
+    with pytest.raises(InstallationError, match=r"--hparam channels=a,b: expected tuple like \(64, 128, 192\)"):
+        train_cli.run(_parse(["train", "diffusion", "--data", *SETS, "--hparam", "channels=a,b", "--out", str(tmp_path)]))
+    with pytest.raises(InstallationError, match="--latent-dim does not apply to a diffusion model"):
+        train_cli.run(_parse(["train", "diffusion", "--data", *SETS, "--latent-dim", "8", "--out", str(tmp_path)]))
+    assert not (tmp_path / "gan.safetensors").exists()  # refused before any work
+
+
+def test_cli_hparams_shape_the_model(tmp_path: Path) -> None:
+    args = _parse(["train", "gan", "--data", *SETS, "--size", "32", "--steps", "1", "--batch", "4",
+                   "--out", str(tmp_path), "--limit-per-theme", "8", "--hparam", "g_channels=64",
+                   "--hparam", "d_channels=32"])
+    assert train_cli.run(args) == 0
+    model, meta = load_checkpoint(tmp_path / "gan.safetensors")
+    assert meta.hparams["g_channels"] == 64 and meta.hparams["d_channels"] == 32
