@@ -67,6 +67,7 @@ class AirSketchScene(Scene):
         self.z = (self.params["drift"] * self._drift.at(0.0)).astype(np.float32)
         self._sketch_z: np.ndarray | None = None  # the latent the sketch implies, None = empty sheet
         self._source: np.ndarray | None = None  # the sheet at the model's size, for a model that refines
+        self._held_z: np.ndarray | None = None  # the noise the sketch is refined with, while there is ink
         self._encoded_version = self.canvas.version
         self._last_encode_t = -math.inf
         self._pen: tuple[float, float] | None = None  # smoothed fingertip on the sheet, while drawing
@@ -89,7 +90,15 @@ class AirSketchScene(Scene):
         self._draw(inputs)
         self._watch_palm(inputs)
         self._refresh_sketch_latent(inputs.t)
-        target = self._sketch_z if self._sketch_z is not None else self.params["drift"] * self._drift.at(inputs.t)
+        if self._source is not None:
+            # Image to image: the noise holds still while there is ink, so the picture changes
+            # only with the sketch (and the generator reuses its frame in between).
+            if self._held_z is None:
+                self._held_z = self.z.copy()
+            target = self._held_z
+        else:
+            self._held_z = None
+            target = self._sketch_z if self._sketch_z is not None else self.params["drift"] * self._drift.at(inputs.t)
         ease = 1.0 - math.exp(-max(inputs.dt, 0.0) / self.params["morph_s"])
         self.z = (self.z + ease * (target - self.z)).astype(np.float32)
         params = {"drawing": float(self.drawing), "refine": self.params["refine"]}

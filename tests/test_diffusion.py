@@ -170,3 +170,20 @@ def test_a_corrupt_diffusion_checkpoint_gets_a_clear_error(tmp_path: Path) -> No
     (tmp_path / "mixed.safetensors").write_bytes(data[:8 + header_length] + other[8 + header_length:])
     with pytest.raises(CheckpointError, match=r"mixed\.safetensors"):
         load_checkpoint(tmp_path / "mixed.safetensors")
+
+
+def test_a_half_precision_copy_draws_the_same_pictures_at_half_the_size(tmp_path: Path) -> None:
+    from models.checkpoint import save_half_copy
+    model = DiffusionModel(DiffusionConfig.for_resolution(16, ("a", "b")))
+    for parameter in model.parameters():  # a model whose every layer does something
+        torch.nn.init.normal_(parameter, std=0.05)
+    full = tmp_path / "full.safetensors"
+    save_checkpoint(full, model, meta_for(model, "diffusion", 3, "test", "CC0"))
+    save_half_copy(full, tmp_path / "half.safetensors")
+    assert (tmp_path / "half.safetensors").stat().st_size < 0.55 * full.stat().st_size
+    a, meta_a = load_checkpoint(full)
+    b, meta_b = load_checkpoint(tmp_path / "half.safetensors")
+    assert meta_a == meta_b and next(b.parameters()).dtype == torch.float32
+    z = torch.randn(2, a.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert float((a(z) - b(z)).abs().max()) < 2.0 / 255

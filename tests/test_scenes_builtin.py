@@ -109,16 +109,17 @@ def image_steps(path: Path, repeats: int = 5) -> list[Step]:
 
 @pytest.fixture(scope="module")
 def hosts(one_torch_thread):
-    """The two shipped models and the CPPN, on the CPU."""
-    hosts = {name: GeneratorHost(GeneratorConfig(model=name, device="cpu", torch_threads=1), fallback=False)
-             for name in ("vae_art64", "gan_art64")}
+    """The shipped models and the CPPN, on the CPU (the diffusion model at its fewest steps, 4)."""
+    hosts = {name: GeneratorHost(GeneratorConfig(model=name, device="cpu", torch_threads=1, steps=4), fallback=False)
+             for name in ("vae_art64", "gan_art64", "diffusion_art64")}
     hosts[None] = GeneratorHost(GeneratorConfig(model="cppn", resolution=64, device="cpu", torch_threads=1))
     return hosts  # None: the configured model, the CPPN (smaller than the default 256 px)
 
 
-def make_scene(name: str, hosts: dict | None, **params: float):
+def make_scene(name: str, hosts: dict | None, model: str | None = "scene's", **params: float):
+    """Scene ``name`` set up for its own MODEL's host (or ``model``'s), with ``params`` set."""
     scene = load_scene(name)
-    host = hosts[scene.MODEL] if hosts is not None else None
+    host = hosts[scene.MODEL if model == "scene's" else model] if hosts is not None else None
     scene.setup(host.latent_dim if host else 32, 7, scene_tools_for(host) if host else None)
     for key, value in params.items():
         scene.set_param(key, value)
@@ -260,6 +261,32 @@ def test_a_stroke_follows_the_real_fingertip_when_the_pinch_is_forced(media, hos
     play(scene, host, [replace_time(forced[-1], forced[-1][0].timestamp_s + 1.0)])
     encoded = scene_tools_for(host).encode(scene.canvas.image)
     assert np.allclose(scene.z, encoded, atol=0.05)
+
+
+def test_a_diffusion_model_turns_the_real_sketch_into_a_picture_that_follows_its_lines(media, hosts):
+    """Image to image: the sketch drawn by the real fingertip is the source of the picture; the
+    picture is redrawn when the sketch changes and holds still (reused) while it does not."""
+    steps = clip_steps("tfjs_asl_hand.25fps.mp4", 100, 40)
+    forced = [(f, b, replace(feat, left_pinch=1.0, right_pinch=1.0, left_hand_openness=0.0,
+                             right_hand_openness=0.0), ()) for f, b, feat, _ in steps]
+    scene, host = make_scene("air_sketch", hosts, model="diffusion_art64", clear_hold_s=3.0, refine=0.5)
+    assert scene.tools.refines
+    empty = host.render(scene.update(inputs_of(forced[0], 0.0)))
+    play(scene, host, forced)
+    assert not scene.canvas.is_empty
+    still = replace_time(forced[-1], forced[-1][0].timestamp_s + 0.04)
+    still = (still[0], still[1], replace(still[2], left_pinch=0.0, right_pinch=0.0), ())  # pen up
+    state = scene.update(inputs_of(still, 0.04))
+    assert state.source is not None and state.source.shape == (64, 64, 3)
+    picture = host.render(state)
+    reused = host.reused_frames
+    assert host.render(scene.update(inputs_of(replace_time(still, still[0].timestamp_s + 0.04), 0.04))) is picture
+    assert host.reused_frames == reused + 1  # an unchanged sketch: the same picture, no model call
+    ink = cv2.resize(scene.canvas.ink, (64, 64), interpolation=cv2.INTER_AREA) > 128
+    grey = picture.astype(float).mean(axis=2)
+    assert ink.mean() > 0.02
+    assert grey[ink].mean() < grey[~ink].mean() - 25, "the picture does not follow the sketch's lines"
+    assert np.abs(picture.astype(int) - empty).mean() > 10  # the sketch, not the empty sheet's drift
 
 
 def test_a_real_open_palm_photo_clears_the_sheet(media, hosts):
