@@ -271,9 +271,9 @@ class Trainer:
 
     def _wrap_for_ddp(self) -> dict[str, nn.Module]:
         if self.config.kind == "vae":
-            modules: dict[str, nn.Module] = {"vae": _VAELoss(self.model)}
+            modules: dict[str, nn.Module] = {"vae": _LossForward(self.model)}
         elif self.config.kind == "diffusion":
-            modules = {"diffusion": _DiffusionLoss(self.model.online)}
+            modules = {"diffusion": _LossForward(self.model.online)}
         else:
             modules = {"generator": self.model.generator, "discriminator": self.model.discriminator}
         if self.distributed:
@@ -350,28 +350,17 @@ class Trainer:
         save_loss_curve(self.history, self.out / "loss.png")
 
 
-class _DiffusionLoss(nn.Module):
-    """Wraps a diffusion model so that its loss is a forward() call, which DistributedDataParallel needs."""
+class _LossForward(nn.Module):
+    """Wraps a VAE or a diffusion model so that its ``loss`` is a forward() call, which
+    DistributedDataParallel needs (its gradient hooks run only through forward)."""
 
-    def __init__(self, model: DiffusionModel) -> None:
+    def __init__(self, model: VAE | DiffusionModel) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, images: torch.Tensor, condition: torch.Tensor | None,
                 generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         return self.model.loss(images, condition, generator)
-
-
-class _VAELoss(nn.Module):
-    """Wraps a VAE so that its loss is a forward() call, which DistributedDataParallel needs."""
-
-    def __init__(self, vae: VAE) -> None:
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, images: torch.Tensor, condition: torch.Tensor | None,
-                generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        return self.vae.loss(images, condition, generator)
 
 
 def model_config(kind: str, resolution: int, themes: tuple[str, ...] = (), latent_dim: int | None = None,
