@@ -42,6 +42,7 @@ from torch import nn
 
 LOG_SNR_LIMIT = 15.0  # log SNR is clipped to [-15, 15] before the resolution shift
 SAMPLE_STEPS_MAX = 1000
+SAMPLERS = ("ddim", "dpm2m")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class DiffusionConfig:
     theme_dropout: float = 0.1  # fraction of training batches taught without their theme
     sample_steps: int = 8  # DDIM steps of forward(); set from the installation's config
     guidance: float = 1.0  # classifier-free guidance scale at sampling (1 = none)
+    sampler: str = "dpm2m"  # "ddim" (first order) | "dpm2m" (DPM-Solver++ 2M: second order, same cost)
 
     def __post_init__(self) -> None:
         if self.resolution < 16 or self.resolution > 256 or self.resolution & (self.resolution - 1):
@@ -71,6 +73,8 @@ class DiffusionConfig:
             raise ValueError(f"channels must be multiples of 16 and blocks >= 1: {self}")
         if (self.resolution // self.patch) >> (len(self.channels) - 1) < 4:
             raise ValueError(f"too many levels for {self.resolution} px: the smallest map must be >= 4 px")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if not 1 <= self.sample_steps <= SAMPLE_STEPS_MAX:
             raise ValueError(f"sample_steps must be in 1..{SAMPLE_STEPS_MAX}, got {self.sample_steps}")
 
@@ -316,21 +320,35 @@ class DiffusionModel(nn.Module):
         return unconditioned + self.guidance * (conditioned - unconditioned)
 
     def denoise(self, x: torch.Tensor, start: float, steps: int, condition: torch.Tensor | None) -> torch.Tensor:
-        """DDIM from time ``start`` (x is a sample of that time) to 0 in ``steps`` equal steps;
-        returns the clean pictures (B, 3, R, R) in [-1, 1]. Deterministic."""
+        """From time ``start`` (x is a sample of that time) to 0 in ``steps`` equal steps of the
+        configured sampler; returns the clean pictures (B, 3, R, R) in [-1, 1]. Deterministic.
+
+        Both samplers are the exact solution of the probability-flow ODE in log-SNR time lambda
+        with the clean-picture estimate x0 held over a step: x_s = (sigma_s / sigma_t) x_t +
+        alpha_s (1 - e^-h) D, h = lambda_s - lambda_t. DDIM takes D = this step's x0; DPM-Solver++
+        2M (Lu et al. 2022) extrapolates it linearly from the last two x0 estimates, which costs no
+        extra model call and is sharper in few steps."""
         B = x.shape[0]
         theme = self.theme_vectors(condition, B)
         # The schedule as Python floats: no device round trips, so the loop can be a CUDA graph.
         times = [start * (1.0 - i / steps) for i in range(steps + 1)]
         alphas, sigmas = (a.tolist() for a in alpha_sigma(torch.tensor(times, dtype=torch.float64), self.config))
-        x0 = x
+        lambdas = [math.log(a / s) for a, s in zip(alphas, sigmas)]
+        second_order = self.config.sampler == "dpm2m"
+        x0, previous = x, None
         for i in range(steps):
             t = torch.full((B,), times[i], device=x.device, dtype=x.dtype)
             v = self.predict_v(x, t, theme)
             x0 = (alphas[i] * x - sigmas[i] * v).clamp(-1.0, 1.0)
-            if i + 1 < steps:
-                eps = (x - alphas[i] * x0) / sigmas[i]
-                x = alphas[i + 1] * x0 + sigmas[i + 1] * eps
+            if i + 1 == steps:
+                break
+            h = lambdas[i + 1] - lambdas[i]
+            estimate = x0
+            if second_order and previous is not None:
+                r = (lambdas[i] - lambdas[i - 1]) / h
+                estimate = (1.0 + 0.5 / r) * x0 - (0.5 / r) * previous
+            x = (sigmas[i + 1] / sigmas[i]) * x + alphas[i + 1] * (-math.expm1(-h)) * estimate
+            previous = x0
         return x0
 
     def noise_from_latent(self, z: torch.Tensor) -> torch.Tensor:

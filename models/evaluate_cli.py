@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -16,6 +17,7 @@ from torch import nn
 
 from models.checkpoint import load_checkpoint
 from models.data import load_dataset
+from models.diffusion import DiffusionModel
 from models.evaluate import (DEFAULT_SETS, DEFAULTS, QualityReference, QualityRow, __doc__ as EVALUATE_DOC,
                              closest_pairs_grid, draw_samples, gan_diversity, save_grids, vae_psnr_by_set)
 from models.quality import ImageFeatures
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 6, 8], help="diffusion sampling steps to score")
     parser.add_argument("--guidance", type=float, nargs="+", default=[None],
                         help="classifier-free guidance scales to score (default: each checkpoint's own)")
+    parser.add_argument("--sampler", nargs="+", default=[None], choices=[None, "ddim", "dpm2m"],
+                        help="diffusion samplers to score (default: each checkpoint's own)")
     parser.add_argument("--data", nargs="+", default=[str(s) for s in DEFAULT_SETS])
     parser.add_argument("--samples", type=int, default=256, help="GAN samples and real images for diversity")
     parser.add_argument("--quality-samples", type=int, default=1000, help="samples per quality row")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     written = (save_grids(vae, gans[0] if gans else None, data, args.grids, args.seed, first_diffusion)
                if args.grids else [])
     candidates = [(f"VAE {args.vae.name}", vae)] + [(f"GAN {p.name}", g) for p, g in zip(args.gan, gans)]
-    candidates += diffusion_candidates(args.diffusion, args.steps, args.guidance)
+    candidates += diffusion_candidates(args.diffusion, args.steps, args.guidance, args.sampler)
     rows = quality_rows(candidates, data, args.quality_samples, args.seed, args.grids, written)
     figures["quality"] = [dataclasses.asdict(row) for row in rows]
     sys.stdout.write(report(figures, args.vae.name, args.gan[0].name if gans else "-", args.samples, written))
@@ -61,22 +65,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(math.isfinite(r["gain"]) for r in figures["vae_psnr"].values()) else 1
 
 
-def diffusion_candidates(paths: list[Path], steps: list[int],
-                         guidance: list[float | None]) -> list[tuple[str, nn.Module]]:
-    """One (name, model) per diffusion checkpoint, step count and guidance; missing files are skipped."""
+def diffusion_candidates(paths: list[Path], steps: list[int], guidance: list[float | None],
+                         samplers: list[str | None]) -> list[tuple[str, nn.Module]]:
+    """One (name, model) per diffusion checkpoint, sampler, guidance and step count; missing files
+    are skipped. None keeps the checkpoint's own setting (and its name out of the row's)."""
     candidates = []
     for path in paths:
         if not path.is_file():
             continue
-        for scale in guidance:
-            for count in steps:
-                sampler = load_checkpoint(path)[0]
-                sampler.sample_steps = count
-                name = f"diffusion {path.name}, {count} steps"
-                if scale is not None:
-                    sampler.guidance = scale
-                    name += f", guidance {scale:g}"
-                candidates.append((name, sampler))
+        for method, scale, count in itertools.product(samplers, guidance, steps):
+            model, meta = load_checkpoint(path)
+            name = f"diffusion {path.name}, {count} steps"
+            if method is not None:
+                model = DiffusionModel(dataclasses.replace(model.config, sampler=method))
+                model.load_state_dict(load_checkpoint(path)[0].state_dict())
+                model.eval()
+                name += f", {method}"
+            model.sample_steps = count
+            if scale is not None:
+                model.guidance = scale
+                name += f", guidance {scale:g}"
+            candidates.append((name, model))
     return candidates
 
 
