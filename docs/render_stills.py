@@ -46,7 +46,7 @@ class Still:
 STILLS = {
     "air_sketch": Still("tfjs_asl_hand.25fps.mp4", 271,
                         "a hand spelling letters pinches again and again; by frame 270 its strokes have been "
-                        "encoded, the VAE's completion shows behind them, and the whole sheet is painted in "
+                        "repainted by the diffusion model (image to image) and the whole sheet is painted in "
                         "Munch's The Scream", "the_scream"),
     "body_latent": Still("tfjs_pose_1_dance.mp4", 51,
                          "a full body dancing, arms up: the pose has pushed the CPPN's picture off its drift; "

@@ -43,7 +43,7 @@ PICTURE_SIDE = 432  # pixels: the composed picture at least this big, for the pa
 
 class AirSketchScene(Scene):
     name = "air_sketch"
-    MODEL = "vae_art64"
+    MODEL = "diffusion_art64"  # refines the sketch itself; a copy with "vae_art64" encodes it instead
     WHOLE_PICTURE = True  # the visitor's whole sheet, not the middle of it
     PARAMETERS = (
         ParamSpec("pinch_threshold", 0.3, 1.0, 0.6, "pinch feature (0..1) at which the pen goes down"),
@@ -55,7 +55,7 @@ class AirSketchScene(Scene):
         ParamSpec("sketch_opacity", 0.0, 1.0, 0.6, "how strongly the drawn lines show over the picture"),
         ParamSpec("drift", 0.0, 2.0, 0.7, "size of the gentle wander while the sheet is empty (latent units)"),
         ParamSpec("fallback_gain", 0.0, 4.0, 2.0, "without an encoder: how far the ink's placement pushes the latent"),
-        refine_param(0.7),
+        refine_param(0.5),
         paint_param(1.0),
     )
 

@@ -255,7 +255,7 @@ def test_a_stroke_follows_the_real_fingertip_when_the_pinch_is_forced(media, hos
         assert (not scene.canvas.is_empty) == expect_ink
     assert scene.cursor is not None  # the ring follows the fingertip even with the pen up
     # the sketch's latent is the encoding of the canvas
-    scene, host = make_scene("air_sketch", hosts, clear_hold_s=3.0, morph_s=0.05)
+    scene, host = make_scene("air_sketch", hosts, model="vae_art64", clear_hold_s=3.0, morph_s=0.05)
     forced = [(f, b, replace(feat, left_pinch=1.0, right_pinch=1.0), ()) for f, b, feat, _ in steps]
     play(scene, host, forced)
     play(scene, host, [replace_time(forced[-1], forced[-1][0].timestamp_s + 1.0)])
@@ -269,7 +269,8 @@ def test_a_diffusion_model_turns_the_real_sketch_into_a_picture_that_follows_its
     steps = clip_steps("tfjs_asl_hand.25fps.mp4", 100, 40)
     forced = [(f, b, replace(feat, left_pinch=1.0, right_pinch=1.0, left_hand_openness=0.0,
                              right_hand_openness=0.0), ()) for f, b, feat, _ in steps]
-    scene, host = make_scene("air_sketch", hosts, model="diffusion_art64", clear_hold_s=3.0, refine=0.5)
+    scene, host = make_scene("air_sketch", hosts, model="diffusion_art64", clear_hold_s=3.0, refine=0.5,
+                             stroke_width=0.06)
     assert scene.tools.refines
     empty = host.render(scene.update(inputs_of(forced[0], 0.0)))
     play(scene, host, forced)
@@ -284,7 +285,7 @@ def test_a_diffusion_model_turns_the_real_sketch_into_a_picture_that_follows_its
     assert host.reused_frames == reused + 1  # an unchanged sketch: the same picture, no model call
     ink = cv2.resize(scene.canvas.ink, (64, 64), interpolation=cv2.INTER_AREA) > 128
     grey = picture.astype(float).mean(axis=2)
-    assert ink.mean() > 0.02
+    assert ink.mean() > 0.01
     assert grey[ink].mean() < grey[~ink].mean() - 25, "the picture does not follow the sketch's lines"
     assert np.abs(picture.astype(int) - empty).mean() > 10  # the sketch, not the empty sheet's drift
 
