@@ -58,9 +58,10 @@ STILLS = {
     "style_mirror": Still("tfjs_pose_1_dance.mp4", 91,
                           "the dancer cut out of the room and laid over the drifting picture, the whole painted in "
                           "Picabia's Udnie", "udnie"),
-    "themes": Still("mpsamples_gesture_thumbsup_test_video.mp4", 101,
-                    "a thumbs-up has just switched the GAN from theme emoji (blue discs) to openclipart "
-                    "(dark shapes on white); the body steers within it (unpainted: the GAN's own pictures)"),
+    "themes": Still("mpsamples_gesture_thumbsup_test_video.mp4", 61,
+                    "the visitor's body steers the GAN within theme emoji, the picture shown whole on its "
+                    "matte (unpainted: the GAN's own pictures); the thumbs-up at frame 68 then switches it "
+                    "to openclipart, whose picture for this latent is nearly blank"),
 }
 DEFAULT_STILL = Still("tfjs_pose_1_dance.mp4", 51, "a full body dancing, arms up")
 
