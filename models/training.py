@@ -156,6 +156,7 @@ class Trainer:
         cfg = self.config
         started, start_step = time.monotonic(), self.step
         running: dict[str, float] = {}
+        last_logged = self.step  # losses are averaged over the steps since the last log line
         while True:
             done = self.step >= cfg.steps
             # evaluate: sample grid and loss curve, on rank 0 only
@@ -174,10 +175,10 @@ class Trainer:
                 running[name] = running.get(name, 0.0) + value
             # log: a progress line with the losses averaged since the last line, and time left
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                count = cfg.log_every if self.step % cfg.log_every == 0 else self.step % cfg.log_every
+                count = self.step - last_logged  # fewer than log_every after a resume or at the end
                 averaged = {name: total / count for name, total in running.items()}
                 self.history.append({"step": float(self.step), **averaged})
-                running = {}
+                running, last_logged = {}, self.step
                 if self.is_main:
                     logger.info(_progress_line(self.step, cfg.steps, averaged, started, start_step))
         return self.out / f"{cfg.kind}.safetensors"
