@@ -197,28 +197,20 @@ class Trainer:
         real = torch.where(flip[:, None, None, None], real.flip(3), real)
         condition = self.labels[index] if self.themes else None  # (B,) or None
         noise_generator = step_generator(self.config.seed, self.rank, self.step, self.device)
-        if self.config.kind == "vae":
-            return self._vae_step(real, condition, noise_generator)
-        if self.config.kind == "diffusion":
-            return self._diffusion_step(real, condition, noise_generator)
-        return self._gan_step(real, condition, noise_generator)
+        if self.config.kind == "gan":
+            return self._gan_step(real, condition, noise_generator)
+        return self._loss_step(real, condition, noise_generator)
 
-    def _vae_step(self, real: torch.Tensor, condition: torch.Tensor | None,
-                  generator: torch.Generator) -> dict[str, float]:
+    def _loss_step(self, real: torch.Tensor, condition: torch.Tensor | None,
+                   generator: torch.Generator) -> dict[str, float]:
+        """One step of a model that is its own loss (the VAE, the diffusion model)."""
         (optimizer,) = self.optimizers
         with self._autocast():
             # DDP hooks only run through forward(), so the wrapped module's forward is the loss.
-            loss, parts = self.trainable["vae"](real, condition, generator)
+            loss, parts = self.trainable[self.config.kind](real, condition, generator)
         self._backward_and_step(loss, optimizer)
-        return {"loss": float(loss.detach()), **parts}
-
-    def _diffusion_step(self, real: torch.Tensor, condition: torch.Tensor | None,
-                        generator: torch.Generator) -> dict[str, float]:
-        (optimizer,) = self.optimizers
-        with self._autocast():
-            loss, parts = self.trainable["diffusion"](real, condition, generator)
-        self._backward_and_step(loss, optimizer)
-        self.model.update_ema(min(self.config.ema_decay, (1.0 + self.step) / (10.0 + self.step)))
+        if self.config.kind == "diffusion":  # the shipped model is the moving average
+            self.model.update_ema(min(self.config.ema_decay, (1.0 + self.step) / (10.0 + self.step)))
         return {"loss": float(loss.detach()), **parts}
 
     def _gan_step(self, real: torch.Tensor, condition: torch.Tensor | None,
