@@ -74,11 +74,12 @@ def diffusion_candidates(paths: list[Path], steps: list[int], guidance: list[flo
         if not path.is_file():
             continue
         for method, scale, count in itertools.product(samplers, guidance, steps):
-            model, meta = load_checkpoint(path)
+            model = load_checkpoint(path)[0]
             name = f"diffusion {path.name}, {count} steps"
-            if method is not None:
+            if method is not None:  # the same weights under another sampler
+                weights = model.state_dict()
                 model = DiffusionModel(dataclasses.replace(model.config, sampler=method))
-                model.load_state_dict(load_checkpoint(path)[0].state_dict())
+                model.load_state_dict(weights)
                 model.eval()
                 name += f", {method}"
             model.sample_steps = count
