@@ -205,6 +205,28 @@ def _without_kiosk_options(argv: list[str]) -> list[str]:
     return kept
 
 
+OUR_PACKAGES = ("installation", "models", "scenes", "calibration", "__main__")
+
+
+class _NamedBySource(logging.Formatter):
+    """'installation: ...' for our own lines; a library's lines carry the library's name, so
+    matplotlib's first-run font-cache note does not read as ours."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        package = record.name.split(".", 1)[0]
+        source = "installation" if package in OUR_PACKAGES or record.name == "root" else package
+        return f"{source}: {super().format(record)}"
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_NamedBySource("%(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    if not verbose:  # libraries' notes (font caches, HTTP access lines) only when asked for
+        for name in ("matplotlib", "PIL", "urllib3", "aiohttp.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
@@ -215,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         from installation.native_logs import silence_native_stderr
 
         silence_native_stderr()
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="installation: %(message)s")
+    _configure_logging(verbose)
 
     if args.command == "scenes":
         return _list_scenes()

@@ -9,6 +9,7 @@ Both compose a frame the same way (``Compositor``): the generated image scaled t
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import Protocol
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
+import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pygame  # noqa: E402
@@ -196,21 +198,36 @@ class PngFolderSink:
 
 
 class Mp4Sink:
-    """An MPEG-4 video at a fixed frame rate."""
+    """An H.264 video (yuv420p, +faststart) at a fixed frame rate, which browsers, phones and
+    media players all play; written by PyAV's bundled FFmpeg (libx264). OpenCV's own writer can
+    only make MPEG-4 part 2 (``mp4v``), which browsers refuse."""
+
+    QUALITY = {"crf": "18", "preset": "fast"}  # visually lossless for generated art; a few ms a frame
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float) -> None:
         if not path.parent.is_dir():
             raise DisplayError(f"output folder does not exist: {path.parent}")
         self.path = path
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        if not self._writer.isOpened():
-            raise DisplayError(f"cannot write video {path}")
+        try:
+            self._container = av.open(str(path), mode="w", options={"movflags": "+faststart"})
+        except OSError as error:
+            raise DisplayError(f"cannot write video {path}: {error.strerror or error}") from None
+        # yuv420p halves chroma, so the coded size must be even: odd sizes are padded by one pixel
+        self._even = (size[0] + size[0] % 2, size[1] + size[1] % 2)
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = self._even
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = dict(self.QUALITY)
 
     def write(self, image_rgb: np.ndarray) -> None:
-        self._writer.write(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+        height, width = image_rgb.shape[:2]
+        pad = ((0, self._even[1] - height), (0, self._even[0] - width), (0, 0))
+        frame = av.VideoFrame.from_ndarray(np.pad(image_rgb, pad, mode="edge"), format="rgb24")
+        self._container.mux(self._stream.encode(frame))
 
     def close(self) -> None:
-        self._writer.release()
+        self._container.mux(self._stream.encode(None))  # flush the encoder's delayed frames
+        self._container.close()
 
 
 class NullSink:

@@ -411,7 +411,7 @@ class Runtime:
         return Hud(
             camera_bgr=self._last_frame.image_bgr if self._last_frame is not None else None,
             body=self._body,
-            fps=self.telemetry.render_fps,
+            fps=self.telemetry.recent_fps,
             latency_ms=self.telemetry.recent_ms("latency"),
             stage_ms=stage_ms,
             source=self.stages.source.description,
@@ -431,7 +431,7 @@ class Runtime:
     def status(self) -> RuntimeStatus:
         """A cheap snapshot for /status replies and health checks."""
         return RuntimeStatus(
-            fps=self.telemetry.render_fps,
+            fps=self.telemetry.recent_fps,
             latency_ms=self.telemetry.recent_ms("latency"),
             scene=self.stages.scenes.scene.name,
             presence=self._body.pose_presence,
@@ -445,7 +445,7 @@ class Runtime:
             return
         self._next_status = now + STATUS_INTERVAL_S
         log.info("%.1f fps, latency %.0f ms, %d frames, presence %.2f",
-                 self.telemetry.render_fps, self.telemetry.recent_ms("latency"),
+                 self.telemetry.recent_fps, self.telemetry.recent_ms("latency"),
                  self.telemetry.rendered_frames, self._body.pose_presence)
 
     def dropped_frames(self) -> int:

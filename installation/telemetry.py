@@ -17,6 +17,7 @@ import numpy as np
 from installation.contracts import Observation
 
 WINDOW = 20_000
+RECENT_S = 10.0  # the window of the frame rate shown live (status line, overlay, /status)
 STAGES = ("capture", "perception", "tracking", "scene", "generate", "paint", "display")
 
 
@@ -31,6 +32,7 @@ class Telemetry:
     _latency_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=WINDOW))
     _first_wall: float | None = None
     _last_wall: float | None = None
+    _recent_walls: collections.deque = field(default_factory=lambda: collections.deque(maxlen=WINDOW))
     _landmarks: Any = field(default_factory=hashlib.sha256)
     _latents: Any = field(default_factory=hashlib.sha256)
     _outputs: Any = field(default_factory=hashlib.sha256)
@@ -52,6 +54,9 @@ class Telemetry:
         if self._first_wall is None:
             self._first_wall = wall_now
         self._last_wall = wall_now
+        self._recent_walls.append(wall_now)
+        while wall_now - self._recent_walls[0] > RECENT_S:
+            self._recent_walls.popleft()
         if latency_ms is not None:
             self._latency_ms.append(latency_ms)
         self._latents.update(np.ascontiguousarray(latent, np.float32).tobytes())
@@ -68,6 +73,15 @@ class Telemetry:
             return 0.0
         span = self._last_wall - self._first_wall
         return (self.rendered_frames - 1) / span if span > 0 else 0.0
+
+    @property
+    def recent_fps(self) -> float:
+        """Frames a second over the last ``RECENT_S`` seconds: unlike the run's average
+        (``render_fps``), a slowdown after hours of smooth running shows at once."""
+        walls = self._recent_walls
+        if len(walls) < 2 or walls[-1] <= walls[0]:
+            return 0.0
+        return (len(walls) - 1) / (walls[-1] - walls[0])
 
     def summary(self, dropped_frames: int) -> dict:
         """The run's statistics as a JSON-ready dict (the ``--stats`` file)."""

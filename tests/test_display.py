@@ -110,6 +110,25 @@ def test_headless_png_sink_writes_numbered_frames(tmp_path):
         "frame_000000.png", "frame_000001.png", "frame_000002.png"]
 
 
+def test_mp4_sink_writes_h264_that_browsers_play_and_keeps_the_picture(tmp_path):
+    import av
+
+    frames = [np.roll(gradient(66)[:, :65], 4 * i, axis=1) for i in range(10)]  # odd width: padded to even
+    sink = Mp4Sink(tmp_path / "piece.mp4", (65, 66), 30.0)
+    for frame in frames:
+        sink.write(frame)
+    sink.close()
+    with av.open(str(tmp_path / "piece.mp4")) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert stream.average_rate == 30
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    assert len(decoded) == 10 and decoded[0].shape == (66, 66, 3)
+    for written, read in zip(frames, decoded):
+        error = np.abs(read[:, :65].astype(int) - written.astype(int))
+        assert error.mean() < 3  # crf 18: close to lossless on smooth art
+
+
 def test_unwritable_outputs_are_clear_errors(tmp_path):
     with pytest.raises(DisplayError, match="output folder does not exist"):
         Mp4Sink(tmp_path / "missing" / "x.mp4", (64, 36), 30.0)
