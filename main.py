@@ -46,7 +46,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     """The options of ``run``, shared by ``kiosk`` (which passes them on to the runtime)."""
     run.add_argument("--config", type=Path, help="configuration file (default: config.toml)")
-    run.add_argument("--source", help="camera, camera:N, camera:/dev/videoN, demo, a video file or an image folder")
+    run.add_argument("--source", help="camera, camera:N, camera:/dev/videoN, ndi:NAME, demo, a video file or an image folder")
     run.add_argument("--loop", action="store_true", default=None, help="play a video or image folder again and again")
     run.add_argument("--headless", action="store_true", help="no window: replay every frame in order, deterministically")
     run.add_argument("--realtime", action="store_true", help="with --headless: pace like a live run instead of replaying")
@@ -64,13 +64,16 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--model", help="the generator: cppn, a shipped name (python main.py models) or a file "
                                      "(.safetensors checkpoint, TorchScript .pt/.ts, .onnx)")
     run.add_argument("--size", type=_size, help="output size WIDTHxHEIGHT (window, or headless frames)")
+    run.add_argument("--video-out", metavar="TARGET", action="append", default=[],
+                     help="also send the picture to virtualcam[:/dev/videoN] or ndi[:NAME] (repeatable; adds to video_out.targets)")
     run.add_argument("--osc-in", metavar="[HOST:]PORT", help="listen for OSC control here (overrides osc.listen)")
     run.add_argument("--osc-out", metavar="HOST:PORT", action="append", default=[],
                      help="send the per-frame OSC bundle here (repeatable; overrides osc.targets)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.add_argument("--health", type=Path, help="rewrite this JSON health file every few seconds")
     run.add_argument("--dev", action="store_true", help="development mode: a saved scene file reloads without a restart")
-    run.add_argument("--heartbeat", type=Path, help=argparse.SUPPRESS)  # touched by frames; the kiosk watches it
+    run.add_argument("--heartbeat", type=Path, help=argparse.SUPPRESS)  # rewritten by the loop; the kiosk watches it
+    run.add_argument("--standby", type=int, metavar="SUPERVISOR_PID", help=argparse.SUPPRESS)  # a kiosk child
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -95,16 +98,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     replay.add_argument("--osc-out", metavar="HOST:PORT", action="append", default=[], help="send the bundles here")
     kiosk = commands.add_parser("kiosk", help="run under a supervisor that restarts it on a crash or hang")
     add_run_arguments(kiosk)
-    kiosk.add_argument("--hang-timeout", type=float, default=15.0, help="seconds without a frame before a restart")
-    kiosk.add_argument("--log-dir", type=Path, default=Path("logs"), help="rotating logs go here")
+    kiosk.add_argument("--hang-timeout", type=float, default=4.0,
+                       help="seconds without a heartbeat from the frame loop before the runtime is replaced")
+    kiosk.add_argument("--log-dir", type=Path, help="rotating logs go here (default: the user's state folder, "
+                                                     "~/.local/state/installation/logs on Linux)")
+    kiosk.add_argument("--no-standby", action="store_true",
+                       help="no warm standby runtime (half the memory; a restart takes seconds instead of one)")
+    kiosk.add_argument("--give-up-after", type=_positive, default=5,
+                       help="failures in a row, the same way before any frame, before the kiosk stops trying")
     return parser
 
 
 def _list_scenes() -> int:
     from installation.app import scene_library
     from installation.config import load_config
+    from installation.errors import InstallationError
 
-    library = scene_library(load_config())
+    try:
+        library = scene_library(load_config())
+    except InstallationError as error:  # a bad config or scene.folders entry: one line, as run says it
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for name in library.names():
         scene = library.load(name)
         summary = scene.description.splitlines()[0] if scene.description else ""
@@ -181,13 +195,31 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _kiosk(args: argparse.Namespace, argv: list[str]) -> int:
-    from installation.supervisor import Supervisor, SupervisorSettings
+    from installation.restart_policy import RestartSettings
+    from installation.supervisor import Supervisor, SupervisorSettings, default_log_dir
 
     run_args = _without_kiosk_options(argv)
-    supervisor = Supervisor(run_args, SupervisorSettings(hang_timeout_s=args.hang_timeout, log_dir=args.log_dir))
+    log_dir = args.log_dir or default_log_dir()
+    health = args.health
+    if health is None:  # a kiosk always keeps one: the staff page and a give-up reason read it
+        health = log_dir / "health.json"
+        run_args += ["--health", str(health)]
+    settings = SupervisorSettings(hang_timeout_s=args.hang_timeout, standby=not args.no_standby,
+                                  restart=RestartSettings(give_up_after=args.give_up_after), health=health,
+                                  log_dir=log_dir)
+    supervisor = Supervisor(run_args, settings)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
-    return supervisor.run()
+    from installation.errors import InstallationError
+    from installation.staff import kiosk_page  # served by the supervisor: up while the runtime restarts
+
+    try:
+        page = kiosk_page(args.config, supervisor)
+    except InstallationError as error:  # a bad config.toml, or the staff page open to the LAN without a password
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with page:
+        return supervisor.run()
 
 
 def _without_kiosk_options(argv: list[str]) -> list[str]:
@@ -198,7 +230,9 @@ def _without_kiosk_options(argv: list[str]) -> list[str]:
             skip = False
             continue
         name = item.split("=", 1)[0]
-        if name in ("--hang-timeout", "--log-dir"):
+        if name == "--no-standby":
+            continue
+        if name in ("--hang-timeout", "--log-dir", "--give-up-after"):
             skip = "=" not in item
             continue
         kept.append(item)
@@ -250,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         return _replay(args)
 
+    lifeline = None
+    if args.standby is not None:  # started by the kiosk: die with it, and wait for its go once ready
+        from installation.lifeline import Lifeline
+
+        lifeline = Lifeline.on_stdin(args.standby, ready_file=args.heartbeat)
+        lifeline.die_with_supervisor()
+
     # SIGTERM (systemd, a supervisor) ends the run like Ctrl+C: the loop stops at a frame and
     # closes its outputs. In a window SDL turns it into a quit event first.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -263,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         fullscreen=args.fullscreen, overlay=args.overlay, schedule=args.schedule, scene=args.scene,
         style=args.style, paint=False if args.no_paint else None,
         size=args.size, model=args.model, osc_in=args.osc_in, osc_out=tuple(args.osc_out), health=args.health,
-        heartbeat=args.heartbeat, dev=args.dev,
+        video_out=tuple(getattr(args, "video_out", ())),
+        heartbeat=args.heartbeat, dev=args.dev, wait_for_turn=lifeline.wait_for_turn if lifeline else None,
     )
     try:
         stats = run(options)

@@ -12,7 +12,10 @@ so a shared, noisy machine hits both sides alike:
 - ``perception_ratio``: pose + hands time ÷ pose alone (perception_ratio.py);
 - ``painting_fps``: rendered fps of the live loop with the painting stage on ÷ off (painting.py);
 - ``painting_latency``: its end-to-end latency p50 with painting on ÷ off;
-- ``flicker_ratio``: flicker of steady painting ÷ per-frame painting, mean of three real clips.
+- ``flicker_ratio``: flicker of steady painting ÷ per-frame painting, mean of three real clips;
+- ``osc_fuzz_fps``, ``osc_scene_flood_fps``, ``osc_spoofed_fps``: rendered fps of the live loop
+  under the hostile datagram corpus, a ``/scene/set`` flood and 100 spoofed senders ÷ clean
+  (osc_hostile.py).
 
 The loop figures come from loop_latency.py's runs, interleaved threaded / inline / naive; the
 headline is the configured schedule's, the other's is kept beside it. README.md (this folder)
@@ -38,16 +41,17 @@ sys.path.insert(0, str(HERE))
 
 import contention  # noqa: E402
 import loop_latency  # noqa: E402
+import osc_hostile  # noqa: E402
 import painting  # noqa: E402
 import perception_ratio  # noqa: E402
 from installation.config import load_config  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 
 KEYS = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio", "painting_fps",
-        "painting_latency", "flicker_ratio")
+        "painting_latency", "flicker_ratio", "osc_fuzz_fps", "osc_scene_flood_fps", "osc_spoofed_fps")
 TARGETS = {"latency_overhead": 1.5, "stale_ratio": 0.3, "freshness": 0.5, "painting_fps": 0.9, "painting_latency": 1.2,
-           "flicker_ratio": 0.5}
-HIGHER_IS_BETTER = ("freshness", "painting_fps")
+           "flicker_ratio": 0.5, **{f"osc_{name}_fps": osc_hostile.TARGET for name in osc_hostile.FLOODS}}
+HIGHER_IS_BETTER = ("freshness", "painting_fps", *(f"osc_{name}_fps" for name in osc_hostile.FLOODS))
 SCHEDULES = ("threaded", "inline", "naive")
 
 
@@ -180,6 +184,9 @@ def source_note(key: str, entry: dict) -> str:
                 f"÷ {off['perceived_fps']:.1f} fps")
     if key == "painting_latency":
         return f"p50 {entry['latency_p50_on_ms']:.1f} ms painted ÷ {entry['latency_p50_off_ms']:.1f} ms unpainted"
+    if key.startswith("osc_"):
+        return (f"{entry['render_fps']:.1f} fps under {entry['rate_per_s']:,.0f} datagrams/s ÷ "
+                f"{entry['clean_render_fps']:.1f} fps clean")
     if key == "flicker_ratio":
         return "; ".join(f"{clip.split('.')[0]} {row['steady']:.2f} ÷ {row['per_frame']:.2f}"
                          for clip, row in entry["clips"].items())
@@ -201,10 +208,12 @@ def main() -> None:
         loop_args, contention_args = (2.0, 1), {"seconds": 0.5, "rounds": 1}
         clips, frames = [media / perception_ratio.DEFAULT_CLIPS[0]], 15
         painting_args = (2.0, 1, 4)
+        osc_args = (2.0, 1)
     else:
         loop_args, contention_args = (20.0, 2), {"seconds": 4.0, "rounds": 3}
         clips, frames = [media / clip for clip in perception_ratio.DEFAULT_CLIPS], None
         painting_args = (20.0, 2, 30)
+        osc_args = (12.0, 2)
 
     results = {"machine": machine()}
     results.update(loop_figures(loop_latency.DEFAULT_CLIP, *loop_args))
@@ -214,6 +223,10 @@ def main() -> None:
     results["perception_ratio"] = perception_ratio.run(clips, frames)
     print("perception ratio done", file=sys.stderr)
     results.update(painting_figures(*painting_args))
+    print("painting figures done", file=sys.stderr)
+    osc = osc_hostile.run(*osc_args)
+    results.update(osc["figures"])
+    results["osc_fuzz_fps"]["runs"] = osc["runs"]  # the raw runs behind all three OSC figures
     results["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     results["machine"]["quick"] = args.quick
     results["latency_overhead"]["loop_runs"] = results.pop("loop_runs")  # the raw runs behind all three loop figures

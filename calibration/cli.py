@@ -61,6 +61,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     for name, summary in (("show", "print a venue's calibration"), ("check", "validate a venue file")):
         command = commands.add_parser(name, help=summary)
         command.add_argument("venue", help="a venue name (calibration/NAME.toml) or a .toml path")
+    outputs = commands.add_parser("outputs", help="align several projectors' corners by eye on a test pattern")
+    outputs.add_argument("venue", help="a venue name (calibration/NAME.toml) or a .toml path with [[outputs]]")
+    outputs.add_argument("--keys", help="headless: apply these keys (tab,1..4,left,shift+up,...,s) instead of a window")
     return parser
 
 
@@ -74,8 +77,15 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Carry out a parsed ``calibrate`` command; returns the exit status. Raises InstallationError
     (CalibrationError) for bad input, which main.py reports in one line."""
-    handlers = {"lens": _lens, "screen": _screen, "show": _show, "check": _check}
+    handlers = {"lens": _lens, "screen": _screen, "show": _show, "check": _check, "outputs": _outputs}
     return handlers[args.calibrate_command](args)  # main.py turns an InstallationError into one line
+
+
+def _outputs(args: argparse.Namespace) -> int:
+    from installation.outputs.calibrate import run_calibration  # pygame only for this command
+
+    run_calibration(venue_path(args.venue), args.keys.split(",") if args.keys else None)
+    return 0
 
 
 def _lens(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from calibration.errors import CalibrationError
 from calibration.lens import DEFAULT_BOARD, DEFAULT_SQUARE_MM, LensCalibration
 from calibration.screen import FULL_FRAME, IDENTITY, MAX_CONDITION, ScreenMapping
 from calibration.zones import ROLES, SPACES, Zone
+from installation.outputs.layout import OutputSpec, output_table, outputs_from_tables
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Venue:
     screen: ScreenMapping | None = None
     zones: tuple[Zone, ...] = ()
     people: PeopleSettings = PeopleSettings()
+    outputs: tuple[OutputSpec, ...] = ()  # projectors or screens, blended and warped (installation/outputs)
 
     def zones_at(self, x: float, y: float, space: str = "camera") -> tuple[str, ...]:
         """Names of the zones of ``space`` that contain (x, y), in file order."""
@@ -102,7 +104,7 @@ def update_venue(path: Path, **tables: Any) -> Venue:
 def venue_from_dict(data: dict[str, Any], source: str = "venue") -> Venue:
     """Build a Venue from parsed TOML; ``source`` names the file in errors. Raises CalibrationError."""
     check = _Checker(source)
-    check.keys(data, "", ("lens", "screen", "zones", "people"))
+    check.keys(data, "", ("lens", "screen", "zones", "people", "outputs"))
     zones = data.get("zones", [])
     if not isinstance(zones, list):
         raise check.fail("zones", zones, "an array of tables ([[zones]])")
@@ -111,6 +113,7 @@ def venue_from_dict(data: dict[str, Any], source: str = "venue") -> Venue:
         screen=_screen(check, check.table(data, "screen")) if "screen" in data else None,
         zones=tuple(_zone(check, zone, number) for number, zone in enumerate(zones, start=1)),
         people=_people(check, check.table(data, "people")) if "people" in data else PeopleSettings(),
+        outputs=outputs_from_tables(data["outputs"], source) if "outputs" in data else (),
     )
     names = [zone.name for zone in venue.zones]
     for name in names:
@@ -268,6 +271,8 @@ def dumps_venue(venue: Venue) -> str:
     for zone in venue.zones:
         parts.append(_table("[zones]", {"name": zone.name, "space": zone.space, "role": zone.role,
                                         "points": zone.points}))
+    for output in venue.outputs:
+        parts.append(_table("[outputs]", output_table(output)))
     return "\n".join(parts)
 
 

@@ -62,6 +62,9 @@ STILLS = {
                     "the visitor's body steers the GAN within theme emoji, the picture shown whole on its "
                     "matte (unpainted: the GAN's own pictures); the thumbs-up at frame 68 then switches it "
                     "to openclipart, whose picture for this latent is nearly blank"),
+    "face_mirror": Still("intel_asl/yes.mkv", 41,
+                         "a signer close to the camera: her face, read by FaceMesh, has turned and lit the picture "
+                         "(the smile's glow); painted in the default style"),
 }
 DEFAULT_STILL = Still("tfjs_pose_1_dance.mp4", 51, "a full body dancing, arms up")
 

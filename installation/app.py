@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from installation.clock import FixedStepClock, MonotonicClock
 from installation.config import PROJECT_ROOT, Config, load_config, override
+from installation.decisions import DecisionProbe
 from installation.display import Display, DisplayError, HeadlessDisplay, WindowDisplay, open_sink
-from installation.errors import InstallationError, SourceError
+from installation.errors import InstallationError, SceneError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
 from installation.generator_pool import GeneratorPool
@@ -19,11 +21,14 @@ from installation.gestures import GestureRecognizer
 from installation.gestures.live import LiveTeacher
 from installation.health import HealthWriter, Heartbeat
 from installation.osc import OscBridge
+from installation.osc.policy import ReceiverPolicy
 from calibration.venue import Venue
 from installation.affinity import CorePlan, core_plan
 from installation.audience import AudienceConfig, CrowdPerceiver, DetectorConfig, PrimaryConfig
-from installation.painting import Painter, build_painter, check_styles
+from installation.native_logs import quiet_mediapipe
+from installation.painting import Painter, build_painter, check_styles, shared_networks
 from installation.perception import PerceptionSchedule, build_perception
+from installation.preflight import check_run, write_stats
 from installation.recorder import SessionRecorder
 from installation.quality import AdaptiveQuality
 from installation.recovery import RecoveryPolicy
@@ -38,10 +43,12 @@ from installation.sources import (
     RealtimePlayback,
     Source,
     SourceSpec,
+    is_live,
     open_source,
     parse_source_spec,
     spec_from_config,
 )
+from models.style_networks import StyleNetworksUnavailable
 from scenes import SceneLibrary
 from scenes.base import Scene
 
@@ -71,8 +78,10 @@ class RunOptions:
     model: str | None = None  # generator name or file, overrides generator.model
     osc_in: str | None = None  # [HOST:]PORT, overrides osc.listen
     osc_out: tuple[str, ...] = ()  # HOST:PORT targets, override osc.targets
+    video_out: tuple[str, ...] = ()  # more video_out.targets (virtualcam, ndi:NAME)
     health: Path | None = None  # JSON health file, rewritten every few seconds
-    heartbeat: Path | None = None  # touched while frames are shown (the kiosk supervisor's watch)
+    heartbeat: Path | None = None  # rewritten every tick (the kiosk supervisor's hang watch)
+    wait_for_turn: Callable[[], object] | None = None  # a kiosk standby waits here (installation.lifeline)
     dev: bool = False  # development mode: saved scene files reload without a restart
 
 
@@ -108,6 +117,8 @@ def run(options: RunOptions) -> dict:
     if options.out is not None and not options.headless:
         raise InstallationError("--out needs --headless (the window shows the frames instead)")
     config = configure(options)
+    check_run(options, config, _project_path(config.record.folder))  # paths and names, before any work
+    ReceiverPolicy.from_config(config.osc)  # ... and who may send OSC what (osc.allow, osc.privileged)
     library = scene_library(config)
     scene = library.load(config.scene.name)  # fail on a bad scene name before opening anything
     parse_playlist(config.show.playlist, library.names())  # ... or a bad playlist
@@ -117,6 +128,9 @@ def run(options: RunOptions) -> dict:
     if config.paint.enabled:
         check_styles(config.paint)  # ... or a style image that is missing, unreadable or too small
     generator = GeneratorHost(config.generator)
+    if options.wait_for_turn is not None:  # a kiosk's warm standby: the slow part done, camera, window, port not taken
+        _preload(config, generator)
+        options.wait_for_turn()
     live_clock = MonotonicClock()  # one origin for camera timestamps and the loop's time
     source, replayable = _open_source(config, options, live_clock)
     lockstep = options.headless and replayable and not options.realtime
@@ -137,14 +151,21 @@ def run(options: RunOptions) -> dict:
         venue = stages.venue.venue if stages.venue is not None else None
         slots = venue.people.max_people if venue is not None and venue.people.enabled else 0
         osc = OscBridge(config.osc, runtime.inbox, options.osc_in, options.osc_out, person_slots=slots)
+        _keep_time(config, runtime)  # MIDI asked for and missing: MidiError, one line, exit 2
     except BaseException:
         runtime.close()
         raise
     stages.listeners.insert(0, osc)  # before the recorder, which logs what OSC sent for the frame
+    if config.lights.enabled:  # DMX out (installation/lights); failed sends count among the loop's errors
+        from installation.lights.output import DmxOutput
+
+        stages.listeners.insert(0, DmxOutput(config.lights, errors=runtime.telemetry.errors))
     if options.health is not None:
-        stages.listeners.insert(0, HealthWriter(options.health))
+        stages.listeners.insert(0, HealthWriter(options.health, osc_receiver=osc.receiver_health))
     if options.heartbeat is not None:
-        stages.listeners.insert(0, Heartbeat(options.heartbeat))
+        heartbeat = Heartbeat(options.heartbeat, osc_alive=osc.receiver_alive)
+        runtime.heartbeat = heartbeat.beat
+        stages.listeners.insert(0, heartbeat)  # closed first when the loop ends: says "ending", not hung
     if osc.sender is not None:
         stages.recorder.osc_out = lambda: osc.sender.last_messages
     if config.record.enabled:
@@ -154,13 +175,67 @@ def run(options: RunOptions) -> dict:
                               source.frame_size[0] / source.frame_size[1], config.source.mirror)
         stages.listeners.insert(0, teacher)
         runtime.control.teacher = teacher
-    stats = runtime.run(max_frames=options.frames)
+    if config.staff.listen and options.wait_for_turn is None:  # a kiosk's child: its supervisor serves the page
+        from installation.staff import serve_runtime  # aiohttp is imported only when the page is on
+
+        serve_runtime(config, runtime)  # stops when the loop closes its listeners
+    try:
+        stats = _run_stats(runtime.run(max_frames=options.frames), osc, config)
+    except Exception as error:  # the statistics so far are kept, with what ended the run
+        write_stats(options.stats, _run_stats(runtime.summary(), osc, config), ended_by=error)
+        raise
+    write_stats(options.stats, stats)
+    return stats
+
+
+def _keep_time(config: Config, runtime: Runtime) -> None:
+    """Beat-quantised changes ([sync]), MIDI in ([midi]) and Ableton Link ([sync] link): MIDI commands
+    go to the same inbox as OSC; Link writes the show's beat at every frame."""
+    from installation.quantize import BeatQuantiser
+
+    runtime.control.default_when = config.sync.quantize
+    runtime.control.quantiser = BeatQuantiser(config.sync.beats_per_bar, config.sync.display_latency_ms / 1000.0)
+    if config.midi.enabled:
+        from installation.midi import MidiControl  # mido and rtmidi only load when MIDI is on
+
+        midi = MidiControl(runtime.inbox, _project_path(config.midi.bindings), config.midi.clock).open(config.midi.input)
+        runtime.control.midi = midi
+        runtime.stages.listeners.append(midi)  # closed with the other listeners when the loop ends
+    if config.sync.link:
+        from installation.link_sync import LinkSync  # the Link binding loads only when Link is on
+
+        link = LinkSync.open(config.sync.link_start_bpm, config.sync.beats_per_bar, config.sync.link_sets_tempo,
+                             lockstep=runtime.lockstep)
+        runtime.beat_clock = link.update
+        runtime.stages.listeners.append(link)  # leaves the session when the loop ends
+    if config.audio.enabled:
+        from installation.audio_in import open_audio  # soundfile / PortAudio load only when audio is on
+
+        file = _project_path(config.audio.file) if config.audio.file else None
+        audio = open_audio(file, config.audio.device, config.audio.sample_rate,  # missing: AudioError, exit 2
+                           runtime.telemetry.errors)  # dropped blocks, a lost device: in the run's error counts
+        runtime.audio = audio
+        runtime.stages.listeners.append(audio)  # closed with the loop
+
+
+def _run_stats(stats: dict, osc: OscBridge, config: Config) -> dict:
     stats["errors"].update(osc.counters())
     stats["perception_schedule"] = config.perception.schedule
     stats["config"] = dataclasses.asdict(config)
-    if options.stats is not None:
-        options.stats.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return stats
+
+
+def _preload(config: Config, generator: GeneratorHost) -> None:
+    """What a kiosk standby does before its turn, beyond loading the model: warm it, import
+    MediaPipe (perception imports it when built, 0.6 s) and load the painting's networks (0.6 s)."""
+    generator.warm_up()
+    quiet_mediapipe()
+    importlib.import_module("mediapipe")
+    if config.paint.enabled:
+        try:
+            shared_networks(config.paint.threads, config.paint.device)
+        except StyleNetworksUnavailable:
+            pass  # build_painter says so in one line, and the show goes on unpainted
 
 
 def build_stages(config: Config, source: Source, display: Display, scene: Scene | None = None,
@@ -176,8 +251,13 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         scene = library.load(playlist.names()[0])  # a playlist starts at its first entry ...
     elif playlist.entries:
         playlist.index = playlist.names().index(scene.name)  # ... or at the chosen scene, if it is one
-    for name in dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback]):
-        generators.host_for(library.load(name).MODEL)  # load every model the show needs now, not mid-show
+    show_scenes = [scene] + [library.load(name) for name in
+                             dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback])]
+    for each in show_scenes[1:]:
+        generators.host_for(each.MODEL)  # load every model the show needs now, not mid-show
+    if not config.perception.faces and any(each.NEEDS_FACES for each in show_scenes):
+        log.info("reading faces (MediaPipe FaceMesh): a scene of the show answers the visitor's face")
+        config = override(config, "perception", faces=True)
     slot = SceneSlot(scene, generators, config.generator.seed, library, config.scene.crossfade_s, config.scene.reload,
                      parse_scene_params(config.scene.params, library))
     venue = load_configured_venue(config.calibration.venue)
@@ -189,7 +269,7 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
     if venue is not None and venue.screen is not None:  # landmarks arrive in screen coordinates
         width, height = config.display.width, config.display.height
     recorder = SessionRecorder(_project_path(config.record.folder), config, config.record.segment_s, source.fps)
-    return Stages(
+    stages = Stages(
         source=source,
         perception=_perception(config, venue, cores),
         smoother=BodySmoother(config.smoothing),
@@ -212,7 +292,10 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         loop_cores=cores.loop if cores is not None else None,
         painter=_painter(config, display, lockstep, cores.loop if cores is not None else None),
         screen_aspect=_screen_aspect(config, display),
+        scene_switch_rate=config.osc.scene_switch_rate,
     )
+    recorder.live_decisions = DecisionProbe(stages)  # a session records what its replay must decide alike
+    return stages
 
 
 def _screen_size(config: Config, display: Display) -> tuple[int, int]:
@@ -245,8 +328,15 @@ def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> 
 
 
 def scene_library(config: Config) -> SceneLibrary:
-    """The built-in scenes and those in the configured extra folders."""
-    return SceneLibrary([_project_path(folder) for folder in config.scene.folders])
+    """The built-in scenes and those in the configured extra folders. Raises SceneError when one
+    of those is not a folder (a typo would otherwise only show as an unknown scene, or not at all)."""
+    folders = [_project_path(folder) for folder in config.scene.folders]
+    for text, folder in zip(config.scene.folders, folders):
+        if not folder.is_dir():
+            why = "is a file, not a folder" if folder.exists() else "does not exist"
+            shown = f" ({folder})" if str(folder) != text else ""
+            raise SceneError(f"scene.folders: {text!r}{shown} {why}")
+    return SceneLibrary(folders)
 
 
 def _adaptive_quality(config: Config, generator: GeneratorHost) -> AdaptiveQuality | None:
@@ -269,7 +359,7 @@ def _open_source(config: Config, options: RunOptions, clock: MonotonicClock) -> 
     """
     spec = parse_source_spec(options.source) if options.source else spec_from_config(config.source)
     try:
-        return open_source(spec, config.source, clock), spec.kind != "camera"
+        return open_source(spec, config.source, clock), not is_live(spec.kind)
     except SourceError as error:
         if spec.kind != "camera" or options.source or not config.source.fallback_to_demo:
             raise
@@ -280,6 +370,13 @@ def _open_source(config: Config, options: RunOptions, clock: MonotonicClock) -> 
 
 
 def _open_display(config: Config, options: RunOptions, lockstep: bool) -> Display:
+    """The window (or headless sink), or the venue's several outputs, with video out around it."""
+    from installation.outputs.setup import open_outputs  # pyvirtualcam and NDI load only when asked for
+
+    return open_outputs(config, options, lockstep, _open_main_display)
+
+
+def _open_main_display(config: Config, options: RunOptions, lockstep: bool) -> Display:
     size = options.size or (config.headless.width, config.headless.height)
     if options.headless:
         sink = open_sink(options.out, size, config.headless.video_fps)

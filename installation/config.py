@@ -8,13 +8,15 @@ value and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Union, get_args, get_origin, get_type_hints
 
 from installation.errors import ConfigError
 from installation.gestures.config import GesturesConfig
+from installation.lights.config import LightsConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.toml"
@@ -28,11 +30,25 @@ def _choices(*options: str) -> dict[str, Any]:
     return {"choices": options}
 
 
+def _each(check: Callable[[str], bool], expected: str) -> dict[str, Any]:
+    """An array whose every item must pass ``check``; ``expected`` says what they should be."""
+    return {"each": (check, expected)}
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: str = field(default="camera", metadata=_choices("camera", "video", "images", "demo"))
+    kind: str = field(default="camera", metadata=_choices("camera", "video", "images", "demo", "ndi"))
     camera: Union[int, str] = 0  # an index, or a device path such as /dev/video2
-    path: str = ""  # a video file or a folder of images, for kind = video | images
+    path: str = ""  # a video file or a folder of images, for kind = video | images; the source's name for ndi
+    ndi_extra_ips: str = ""  # kind = ndi: machines to ask directly where multicast discovery is blocked
     width: int = field(default=1280, metadata=_range(16, 7680))  # requested camera size
     height: int = field(default=720, metadata=_range(16, 4320))
     fps: float = field(default=30.0, metadata=_range(1, 240))  # requested camera rate
@@ -64,6 +80,7 @@ class PerceptionConfig:
     restart_after_errors: int = field(default=10, metadata=_range(1, 10_000))  # threaded: failures in a row
     pin_cores: bool = True  # threaded (Linux, 2+ cores): the loop and MediaPipe on separate cores (installation/affinity.py)
     max_frame_age_ms: float = field(default=20.0, metadata=_range(0.0, 1000.0))  # threaded: an older waiting frame waits for the next; 0 = off
+    faces: bool = False  # close range: MediaPipe FaceMesh reads the face (installation/faces.py)
 
 
 @dataclass(frozen=True)
@@ -154,10 +171,23 @@ class HeadlessConfig:
 
 
 @dataclass(frozen=True)
+class VideoOutConfig:
+    # virtualcam[:/dev/videoN] | ndi[:NAME] | file:PATH.mkv (installation/outputs/video_out.py); --video-out adds
+    targets: tuple[str, ...] = ()
+    ndi_name: str = "installation"  # the NDI source's name when a target says only "ndi"
+
+
+@dataclass(frozen=True)
 class OscConfig:
     listen: str = "127.0.0.1:9000"  # [HOST:]PORT for control; "" = off; "0.0.0.0:9000" opens it to the LAN
-    allow: tuple[str, ...] = ()  # sender addresses or subnets allowed; empty = anyone who can reach the port
+    # sender addresses or subnets allowed; empty = anyone who can reach the port
+    allow: tuple[str, ...] = field(default=(), metadata=_each(_is_network, 'IP addresses or subnets, e.g. "192.168.1.0/24"'))
     sender_rate: float = field(default=500.0, metadata=_range(1.0, 1e6))  # messages/s per sender
+    total_rate: float = field(default=2000.0, metadata=_range(1.0, 1e6))  # messages/s from all senders together
+    scene_switch_rate: float = field(default=4.0, metadata=_range(0.1, 1000.0))  # commanded scene switches/s; the latest waits
+    reply_rate: float = field(default=200.0, metadata=_range(1.0, 1e6))  # reply messages/s to all senders together
+    reply_factor: float = field(default=2.0, metadata=_range(1.0, 1000.0))  # replies to untrusted senders: at most x the request
+    privileged: tuple[str, ...] = ()  # privileged addresses enabled (need allow), e.g. ["/record/*", "/gestures/*"]
     targets: tuple[str, ...] = ()  # HOST:PORT for the per-frame bundle (unicast, broadcast or multicast)
     max_rate_hz: float = field(default=60.0, metadata=_range(0.1, 1000.0))
     send_presence: bool = True
@@ -168,9 +198,46 @@ class OscConfig:
     send_scene: bool = True
     send_latent: bool = True
     send_beat: bool = True
+    send_audio: bool = True  # /audio/level, /bands, /onset, /tempo while [audio] is on
     lead: bool = False  # also send /follow/* so other instances can follow this one
-    wekinator: str = ""  # HOST:PORT for /wek/inputs, e.g. "127.0.0.1:6448"; "" = off
-    mediapipe_osc: str = ""  # HOST:PORT for /mediapipe/pose flat arrays, e.g. "127.0.0.1:7500"
+    send_mapped: bool = True  # /mapped/<name>/<output>: the taught mappings' outputs
+    wekinator: str = ""  # the Wekinator profile: HOST:PORT for /wek/inputs, e.g. "127.0.0.1:6448"; "" = off
+    wekinator_listen: str = "127.0.0.1:12000"  # with wekinator set: where its /wek/outputs arrive; "" = not
+    mediapipe_osc: str = ""  # HOST:PORT for cansik/mediapipe-osc's /mediapipe/pose and /hands, e.g. "127.0.0.1:7500"
+    send_face: bool = True  # /face with each new observation, while perception.faces is on
+    faceosc: str = ""  # HOST:PORT for the FaceOSC profile (/found, /pose/*, /gesture/*), e.g. "127.0.0.1:8338"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Keeping time with the music (docs/sync.md): when changes land, and the display's latency."""
+
+    quantize: str = field(default="now", metadata=_choices("now", "beat", "bar"))  # changes that do not say when
+    beats_per_bar: int = field(default=4, metadata=_range(1, 16))
+    display_latency_ms: float = field(default=0.0, metadata=_range(0.0, 500.0))  # drawn -> seen: changes go early by it
+    link: bool = False  # join the Ableton Link session: its tempo, beat and bars (quantum = beats_per_bar)
+    link_start_bpm: float = field(default=120.0, metadata=_range(20.0, 400.0))  # a session this starts (none to join)
+    link_sets_tempo: bool = False  # tempo set here (OSC /tempo, MIDI clock) goes to every Link peer
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Audio in (installation/audio_in.py, docs/sync.md): the music's level, bands, onsets, tempo."""
+
+    enabled: bool = False  # on: a missing device or file stops the start with one line (exit 2)
+    file: str = ""  # a WAV or FLAC file instead of the input (headless runs: read in step with media time)
+    device: str = ""  # part of the input device's name, "" = the system's default input
+    sample_rate: int = field(default=44100, metadata=_range(8000, 192000))
+
+
+@dataclass(frozen=True)
+class MidiConfig:
+    """MIDI controllers and clock in (installation/midi.py, docs/sync.md)."""
+
+    enabled: bool = False  # on: a missing port stops the start with one line (exit 2)
+    input: str = ""  # part of the input port's name ("" = the first port); `aconnect -l` lists them
+    clock: bool = True  # follow MIDI clock: tempo and beat (and bars from Start)
+    bindings: str = "midi_bindings.json"  # controls -> actions, written by MIDI-learn; relative to the project
 
 
 @dataclass(frozen=True)
@@ -178,6 +245,50 @@ class RecordConfig:
     enabled: bool = False  # start recording at start-up (off by default: visitors' privacy)
     folder: str = "sessions"  # sessions go in sub-folders named by start time; relative to the project
     segment_s: float = field(default=10.0, metadata=_range(0.1, 3600.0))  # video segment length
+
+
+_SECRET_HASH_PREFIXES = ("scrypt$", "pbkdf2_sha256$")  # installation/staff/auth.py writes these
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    """The staff page and /metrics (installation/staff, docs/kiosk.md)."""
+
+    listen: str = "127.0.0.1:8765"  # [HOST:]PORT; "" = off; a LAN address needs a password or token hash
+    password_hash: str = ""  # operators (controls); make one with: python -m installation.staff.auth
+    viewer_password_hash: str = ""  # viewers: the page without its controls
+    token_hash: str = ""  # a bearer token for /metrics and /api/status (a venue's monitoring)
+    thumbnail_fps: float = field(default=4.0, metadata=_range(0.2, 30.0))  # pictures a second, while watched
+    thumbnail_width: int = field(default=320, metadata=_range(64, 1920))
+    webhook: str = ""  # URL told (JSON POST) when the piece falls back, restarts or loses the camera
+    session_hours: float = field(default=12.0, metadata=_range(0.1, 720.0))  # a log-in lasts this long
+
+    def __post_init__(self) -> None:
+        # checked here, not at the first request: a kiosk open to the LAN without a password must not start
+        for key in ("password_hash", "viewer_password_hash", "token_hash"):
+            value = getattr(self, key)
+            if value and not value.startswith(_SECRET_HASH_PREFIXES):
+                raise ConfigError(f"staff.{key}: expected a hash made by python -m installation.staff.auth "
+                                  "(never the password itself, which is not repeated here)")
+        if self.webhook and not self.webhook.startswith(("http://", "https://")):
+            raise ConfigError(f"staff.webhook = {self.webhook!r}: expected an http:// or https:// URL, or \"\"")
+        if not self.listen:
+            return
+        host, _, port = self.listen.rpartition(":")
+        if not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"staff.listen = {self.listen!r}: expected [HOST:]PORT, e.g. \"127.0.0.1:8765\"")
+        if not _is_loopback(host or "127.0.0.1") and not (self.password_hash or self.token_hash):
+            raise ConfigError(f"staff.listen = {self.listen!r} opens the staff page to the network: set "
+                              "staff.password_hash (python -m installation.staff.auth) or listen on 127.0.0.1")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 @dataclass(frozen=True)
@@ -192,9 +303,15 @@ class Config:
     paint: PaintConfig = PaintConfig()
     display: DisplayConfig = DisplayConfig()
     headless: HeadlessConfig = HeadlessConfig()
+    video_out: VideoOutConfig = VideoOutConfig()
     osc: OscConfig = OscConfig()
+    sync: SyncConfig = SyncConfig()
+    midi: MidiConfig = MidiConfig()
+    audio: AudioConfig = AudioConfig()
     record: RecordConfig = RecordConfig()
     gestures: GesturesConfig = GesturesConfig()
+    lights: LightsConfig = LightsConfig()  # DMX out: Art-Net or sACN (installation/lights)
+    staff: StaffConfig = StaffConfig()
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -250,6 +367,10 @@ def _check_value(key: str, value: Any, kind: Any, meta: Any, source_name: str) -
     if get_origin(kind) is tuple:  # a TOML array of strings
         if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
             raise fail("an array of strings")
+        check, expected = meta.get("each", (lambda item: True, ""))
+        bad = [item for item in value if not check(item)]
+        if bad:
+            raise fail(f"{expected} ({bad[0]!r} is not one)")
         return tuple(value)
     allowed = get_args(kind) if get_origin(kind) is Union else (kind,)
     if isinstance(value, bool) and bool not in allowed:

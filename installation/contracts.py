@@ -106,6 +106,8 @@ class Observation:
     hands: tuple[Hand, ...] = ()
     perception_ms: float = 0.0
     audience: object | None = None  # with several visitors: installation.audience.Audience (everyone, ids, primary)
+    visitor: int = 0  # whose body this is: a change means another person (smoothing and gestures restart)
+    face: object | None = None  # with perception.faces: an installation.faces.FaceReading (found or not)
 
     @property
     def has_pose(self) -> bool:
@@ -131,6 +133,7 @@ class TrackedBody:
     pose_presence: float
     left_presence: float
     right_presence: float
+    visitor: int = 0  # the Observation's visitor this body was smoothed from
 
     @staticmethod
     def nobody(timestamp_s: float) -> "TrackedBody":

@@ -477,7 +477,9 @@ def feature_docs_markdown() -> str:
     ]
     for spec in FEATURE_SPECS:
         lines.append(f"| `{spec.name}` | {spec.low:g} .. {spec.high:g} | {spec.rest:g} | {spec.description} |")
-    return "\n".join(lines) + "\n\n" + DOC_NOTES
+    from installation.faces import face_docs_markdown  # the face's measures: not in the feature vector
+
+    return "\n".join(lines) + "\n\n" + DOC_NOTES + "\n" + face_docs_markdown()
 
 
 def write_feature_docs(path: Path | str = DEFAULT_DOCS_PATH) -> Path:

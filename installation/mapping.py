@@ -78,6 +78,17 @@ class FeatureDirections:
         self._centre = (np.asarray(highs) + np.asarray(lows)) / 2.0  # (F,)
         self._half = np.maximum((np.asarray(highs) - np.asarray(lows)) / 2.0, 1e-9)  # (F,)
 
+    def use_directions(self, directions: np.ndarray, features: list[int] | None = None) -> None:
+        """Push features along these unit directions (K, D) instead of random ones (a model's
+        meaningful directions, most visible first): direction k goes to feature ``features[k]``
+        (default: feature k); features left over keep their own."""
+        features = list(range(self.matrix.shape[1])) if features is None else features
+        count = min(directions.shape[0], len(features))
+        columns = features[:count]
+        gain = np.linalg.norm(self.matrix[:, columns], axis=0, keepdims=True)  # (1, K) keep each column's length
+        unit = directions[:count].T / np.maximum(np.linalg.norm(directions[:count].T, axis=0, keepdims=True), 1e-12)
+        self.matrix[:, columns] = unit * gain
+
     def offset(self, values: np.ndarray) -> np.ndarray:
         unit = np.clip((values - self._centre) / self._half, -1.0, 1.0)  # (F,) in [-1, 1]
         return self.matrix @ unit  # (D,)

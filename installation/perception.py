@@ -20,6 +20,7 @@ worker thread fed through newest-wins slots, so the render loop never waits for 
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -31,9 +32,11 @@ import numpy as np
 from installation.affinity import pinned
 from installation.config import PerceptionConfig
 from installation.contracts import POSE_LANDMARK_COUNT, Frame, Hand, HandLandmark, Observation, PoseLandmark, Side
+from installation.hand_ownership import owned_hands
 from installation.hand_regions import HandRegions
 from installation.native_logs import quiet_mediapipe
 from installation.slots import NewestSlot
+from installation.visitor_continuity import VisitorContinuity
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,13 @@ class Perceiver:
             else None
         )
         self._regions = HandRegions(config) if config.hands and config.hand_regions == "pose" else None
+        self.hands_dropped = 0  # hands whose wrist sat on no pose wrist of the visitor (someone else's)
+        self.continuity = VisitorContinuity()
+        self._faces = None
+        if config.faces:  # close-range pieces only: FaceMesh costs a few ms a frame
+            from installation.faces import FaceReader
+
+            self._faces = FaceReader(config.min_detection_confidence, config.min_tracking_confidence)
 
     def process(self, frame: Frame) -> Observation:
         """Run pose and hands on one frame. A MediaPipe failure is logged, counted and gives an
@@ -83,15 +93,32 @@ class Perceiver:
         rgb = self._inference_image(frame.image_bgr)
         try:
             pose = self._run_pose(rgb, frame.mirrored)
-            hands = self._run_hands(rgb, pose, frame.mirrored)
+            hands = self._own_hands(rgb, pose, self._run_hands(rgb, pose, frame.mirrored))
+            visitor = self.continuity.update(rgb, pose, frame.timestamp_s)
+            face = self._faces.read(rgb, frame.mirrored) if self._faces is not None else None
             self.consecutive_errors = 0
         except Exception:  # MediaPipe raises plain RuntimeError/ValueError on bad input
             self.errors += 1
             self.consecutive_errors += 1
             log.exception("perception failed on frame %d; using an empty observation", frame.index)
-            pose, hands = np.zeros((0, 4), np.float32), ()
+            pose, hands, visitor = np.zeros((0, 4), np.float32), (), self.continuity.visitor
+            face = None
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return Observation(frame.index, frame.timestamp_s, frame.wall_s, pose, hands, elapsed_ms)
+        return Observation(frame.index, frame.timestamp_s, frame.wall_s, pose, hands, elapsed_ms, visitor=visitor,
+                           face=face)
+
+    def counters(self) -> dict[str, int]:
+        """What this stage threw away instead of passing on, by kind (the run's stats, /status,
+        the health file and the staff page show them beside the errors)."""
+        return {"hands_dropped": self.hands_dropped, "pose_jumps": self.continuity.jumps}
+
+    def _own_hands(self, rgb: np.ndarray, pose: np.ndarray, hands: tuple[Hand, ...]) -> tuple[Hand, ...]:
+        """The hands on the visitor's own pose wrists (the palm detector also finds bystanders')."""
+        if pose.shape[0] == 0:
+            return hands  # no body to judge by: hands alone are the visitor's
+        owned = owned_hands(hands, pose, (), rgb.shape[1] / rgb.shape[0])
+        self.hands_dropped += owned.dropped
+        return owned.hands
 
     def _inference_image(self, image_bgr: np.ndarray) -> np.ndarray:
         height, width = image_bgr.shape[:2]
@@ -151,6 +178,8 @@ class Perceiver:
             self._hands.close()
         if self._regions is not None:
             self._regions.close()
+        if self._faces is not None:
+            self._faces.close()
 
 
 def _shoulder_in_view(pose: np.ndarray) -> bool:
@@ -191,6 +220,8 @@ class PerceptionSchedule(Protocol):
 
     def submit(self, frame: Frame) -> None: ...
 
+    def counters(self) -> dict[str, int]: ...
+
     def poll(self) -> Observation | None: ...
 
     def wait(self) -> Observation | None: ...
@@ -212,6 +243,10 @@ class InlinePerception:
     @property
     def errors(self) -> int:
         return self.perceiver.errors
+
+    def counters(self) -> dict[str, int]:
+        """The perceiver's counters (``Perceiver.counters``)."""
+        return self.perceiver.counters()
 
     def submit(self, frame: Frame) -> None:
         self._result = self.perceiver.process(frame)
@@ -253,6 +288,7 @@ class ThreadedPerception:
         self.stale_swapped = 0  # frames given up for a newer one (counted in dropped too)
         self.restarts = 0
         self._retired_errors = self._retired_dropped = 0
+        self._retired_counters: collections.Counter[str] = collections.Counter()  # of the perceivers replaced
         with pinned(cores):  # MediaPipe's graph threads start in the constructor and inherit the cores
             self._start_worker(make_perceiver())
 
@@ -274,6 +310,13 @@ class ThreadedPerception:
     @property
     def dropped(self) -> int:
         return self._retired_dropped + self._inbox.overwritten + self.stale_swapped
+
+    def counters(self) -> dict[str, int]:
+        """The perceivers' counters (``Perceiver.counters``), those of replaced ones included. Read
+        from the loop's thread while the worker counts on: each value is a whole int, never torn."""
+        total = collections.Counter(self._retired_counters)
+        total.update(self.perceiver.counters())
+        return dict(total)
 
     def _work(self, perceiver: Perceiver, inbox: NewestSlot, outbox: NewestSlot, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -322,6 +365,7 @@ class ThreadedPerception:
             self._stop.set()
             self._retired_errors += self.perceiver.errors
             self._retired_dropped += self._inbox.overwritten
+            self._retired_counters.update(self.perceiver.counters())
             self._start_worker(fresh)
         return True
 

@@ -3,8 +3,11 @@
 From the recorded observations (fast, the default) the run is reproduced exactly: every rendered
 frame is driven by its recorded time, its recorded observation (or none) and the control commands
 applied at it, through the same loop, scene and generator, so a complete session gives the same
-frames and the same OSC output as the live run. ``--with-perception`` instead re-runs MediaPipe on
-the recorded camera segments. A session cut short by a crash replays what was written.
+frames and the same OSC output as the live run: the live run's own decisions that change pixels
+(adaptive quality's sizes, the painter's timing) are recorded too, and taken again here
+(``installation.decisions``). ``--with-perception`` instead re-runs MediaPipe on the recorded
+camera segments. A session cut short by a crash replays what was written; the segment that was
+open at the crash has no index, and is skipped with a note.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -24,8 +27,10 @@ from installation.clock import FixedStepClock, wall_s
 from installation.config import Config, config_from_dict, override
 from installation.contracts import Frame, Hand, Observation, Side
 from installation.control import CommandInbox, ControlCommand
+from installation.decisions import DecisionFollower
 from installation.display import HeadlessDisplay, open_sink
 from installation.errors import SourceError
+from installation.preflight import check_out, check_output_file, write_stats
 from installation.report import FrameListener
 from installation.runtime import Runtime
 from installation.sources import VideoFileSource
@@ -64,11 +69,36 @@ def load_session_config(session: Path) -> Config:
     return config_from_dict(json.loads((session / "config.json").read_text()), source_name=f"{session.name}/config.json")
 
 
+def readable_segments(session: Path) -> list[Path]:
+    """The session's camera segments that can be read, in order. The last one may be torn (the run
+    was killed while writing it, before its index): it is skipped with a note. Raises SourceError
+    for an unreadable earlier one: that is damage, not a crash."""
+    paths = sorted((session / "frames").glob("segment_*.mp4"))
+    for index, path in enumerate(paths):
+        if _plays(path):
+            continue
+        if index < len(paths) - 1:
+            raise SourceError(f"{path} cannot be read: the session is damaged (only the last segment can be torn, "
+                              "by a crash)")
+        log.warning("%s cannot be read (the run was cut short while writing it): skipped, its frames replay "
+                    "without their camera pictures", path.name)
+        return paths[:-1]
+    return paths
+
+
+def _plays(path: Path) -> bool:
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return capture.isOpened() and capture.grab()
+    finally:
+        capture.release()
+
+
 class SegmentFrames:
-    """The camera frames of a session's segments, one after another."""
+    """The camera frames of a session's readable segments, one after another."""
 
     def __init__(self, session: Path) -> None:
-        self.paths = sorted((session / "frames").glob("segment_*.mp4"))
+        self.paths = readable_segments(session)
         self._frames = self._iterate()
 
     def _iterate(self) -> Iterator[np.ndarray]:
@@ -93,6 +123,7 @@ class SessionSource:
         self.records = read_lines(session / "observations.jsonl")
         self.description = f"session {session.name}"
         self.fps, self.inbox = 30.0, inbox
+        self.before_frame: Callable[[dict], None] | None = None  # takes the record's live decisions
         self._commands = _commands_by_time(session / "osc_in.jsonl")
         self._segments = SegmentFrames(session)
         self._image = np.zeros((480, 640, 3), np.uint8)
@@ -118,6 +149,8 @@ class SessionSource:
         for command in self._commands.get(record["t"], ()):
             if self.inbox is not None:
                 self.inbox.put(command)
+        if self.before_frame is not None:
+            self.before_frame(record)
         index = record["frame"] if record["frame"] is not None else -1
         return Frame(index, record["t"], wall_s(), self._image)
 
@@ -145,6 +178,10 @@ class RecordedPerception:
 
     def submit(self, frame: Frame) -> None:
         pass
+
+    def counters(self) -> dict[str, int]:
+        """Nothing is dropped here: the recorded observations are what the live run kept."""
+        return {}
 
     def wait(self) -> Observation | None:
         record = self.source.current
@@ -193,15 +230,21 @@ class Progress:
 
 
 def replay_session(options: ReplayOptions) -> dict:
-    """Replay a session headless; returns the run's stats (and writes them to ``options.stats``)."""
+    """Replay a session headless; returns the run's stats (and writes them to ``options.stats``,
+    also when the replay fails). Raises InstallationError on a bad session or output path."""
     from installation.app import build_stages  # app imports this module's callers; keep it lazy
 
     # the replay talks to nobody unless asked: the venue's sound system must not hear a rerun
     config = override(load_session_config(options.session), "osc", listen="", targets=tuple(options.osc_out),
                       wekinator="", mediapipe_osc="")
+    if options.stats is not None:
+        check_output_file(options.stats, "--stats")
+    if options.out is not None:
+        check_out(options.out)
     config = dataclasses.replace(config, record=dataclasses.replace(config.record, enabled=False))
     size = options.size or (config.headless.width, config.headless.height)
     display = HeadlessDisplay(size, config.display.fit, open_sink(options.out, size, config.headless.video_fps))
+    follower: DecisionFollower | None = None
     if options.with_perception:
         source = _segments_source(options.session)
         stages = build_stages(config, source, display)
@@ -211,14 +254,22 @@ def replay_session(options: ReplayOptions) -> dict:
         stages = build_stages(config, source, display)
         stages.perception.close()
         stages.perception = RecordedPerception(source)
+        follower = DecisionFollower(stages, source.records)
+        source.before_frame = follower.before_frame
+        stages.listeners.append(follower)
         total = len(source.records)
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
     if isinstance(source, SessionSource):
         source.inbox = runtime.inbox
     _add_outputs(stages.listeners, config, runtime, total if options.progress else None)
-    stats = runtime.run()
-    if options.stats is not None:
-        options.stats.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    try:
+        stats = runtime.run()
+    except Exception as error:  # the statistics so far are kept, with what ended the replay
+        write_stats(options.stats, runtime.summary(), ended_by=error)
+        raise
+    if follower is not None:
+        stats["replay"] = {"live_decisions": follower.present, "divergences": follower.divergences}
+    write_stats(options.stats, stats)
     return stats
 
 
@@ -234,9 +285,9 @@ def _add_outputs(listeners: list[FrameListener], config: Config, runtime: Runtim
 
 
 def _segments_source(session: Path) -> "_ConcatenatedVideo":
-    segments = sorted((session / "frames").glob("segment_*.mp4"))
+    segments = readable_segments(session)
     if not segments:
-        raise SourceError(f"{session} has no recorded camera segments to perceive")
+        raise SourceError(f"{session} has no readable camera segments to perceive")
     return _ConcatenatedVideo(segments)
 
 

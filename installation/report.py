@@ -7,7 +7,7 @@ receive one ``FrameReport`` per rendered frame, in order, from the loop's thread
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +27,8 @@ class RuntimeStatus:
     presence: float
     uptime_s: float
     frames: int
-    errors: dict[str, int]
+    errors: dict[str, int]  # the loop's error counters, and perception's counts of what it dropped
+    state: str = "running"  # Runtime.mode(): running, attract, asleep or fallback
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class FrameReport:
     commands: tuple = ()  # the control commands applied at this frame's boundary
     zone_events: tuple = ()  # ZoneEvents of this frame (a venue's zones)
     audience: object | None = None  # with several visitors: the newest Audience (ids, anchors, primary)
+    picture: np.ndarray | None = None  # (H, W, 3) RGB uint8: what was handed to the display (staff thumbnail)
+    mapped: dict = field(default_factory=dict)  # taught mappings' outputs this frame: {mapping: {output: value}}
+    audio: object | None = None  # with [audio] on: the music's AudioFeatures this frame (OSC /audio/*)
 
     @property
     def frame_index(self) -> int | None:
@@ -74,7 +78,8 @@ class TraceWriter:
         self._round = (lambda values: np.asarray(values, np.float64)) if exact else (lambda values: np.round(values, 6))
         self.exact = exact
 
-    def on_frame(self, report: FrameReport) -> None:
+    def on_frame(self, report: FrameReport, extra: dict | None = None) -> None:
+        """Write the frame's line; ``extra`` entries are added to it (a session's live decisions)."""
         observation, rounded = report.observation, self._round
         record = {
             "frame": report.frame_index,
@@ -93,6 +98,7 @@ class TraceWriter:
         }
         if observation is not None and self.exact:
             record["observed_t"] = observation.timestamp_s
+        record.update(extra or {})
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 

@@ -38,10 +38,12 @@ from installation.quality import AdaptiveQuality
 from installation.recorder import SessionRecorder
 from installation.recovery import RecoveryPolicy, SourceWatch, repair_latent
 from installation.scene_kit.geometry import matte
+from installation.faces import FaceReading
 from installation.report import FrameListener, FrameReport, RuntimeStatus
 from installation.smoothing import BodySmoother
 from installation.sources import Source
 from installation.telemetry import STAGES, Telemetry
+from installation.test_pattern import alignment_grid
 from installation.venue_stage import VenueStage
 from installation.scene_slot import SceneSlot
 from installation.schedule import OpeningHours, Playlist
@@ -80,6 +82,7 @@ class Stages:
     loop_cores: frozenset[int] | None = None  # threaded perception: the loop's CPU cores (installation.affinity)
     painter: Painter | None = None  # style transfer of the picture ([paint]); scenes turn it on with "paint"
     screen_aspect: float | None = None  # width / height when the display crops to fill ("cover"), else None
+    scene_switch_rate: float = 4.0  # commanded scene switches per second at most (osc.scene_switch_rate)
 
 
 class Runtime:
@@ -92,7 +95,8 @@ class Runtime:
         self.inbox = CommandInbox()
         self.telemetry = Telemetry()
         self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors, stages.recorder,
-                                   playlist=stages.playlist, painter=stages.painter)
+                                   playlist=stages.playlist, painter=stages.painter,
+                                   scene_switch_interval_s=1.0 / stages.scene_switch_rate)
         self.running = True
         self._started_wall = wall_s()
         self._last_t: float | None = None
@@ -109,6 +113,10 @@ class Runtime:
         self._scene_before_attract: str | None = None
         self.asleep = False  # outside the opening hours
         self._audience = None  # the newest Audience, with several visitors
+        self._face = FaceReading()  # the newest face read (perception.faces), nobody's until then
+        self.heartbeat: Callable[[int], None] | None = None  # the kiosk's hang watch, told the frames shown so far
+        self.beat_clock: Callable[[ShowState, float], None] | None = None  # Ableton Link: writes the show's beat each frame
+        self.audio = None  # installation.audio_in.AudioStage with [audio] on: the music's features each frame
 
     def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
         """Render until the media ends, the user quits, ``max_frames`` frames are shown or
@@ -129,6 +137,8 @@ class Runtime:
 
     def step(self) -> None:
         """One tick: take a frame, perceive, apply commands, track, map, generate, show."""
+        if self.heartbeat is not None:  # every tick, asleep too: only a stuck loop goes silent
+            self.heartbeat(self.telemetry.rendered_frames)
         # capture
         started = wall_s()
         frame = self.stages.source.read() if self.lockstep else self.stages.source.latest()
@@ -148,9 +158,13 @@ class Runtime:
         now = self._advance_time(frame)
         if not self.lockstep:
             self._watch_source(frame is not None, now)
+        if self.beat_clock is not None:  # before commands, so changes quantise on this frame's beat
+            self.beat_clock(self.show, now)
+        audio = self.audio.update(now) if self.audio is not None else None  # a file: read up to ``now`` exactly
         commands = self.inbox.drain()
         for command in commands:  # frame boundary: applied before this frame is drawn
             self.apply(command)
+        self.control.apply_waiting(now)  # a scene switch that waited for its turn
         if not self.running:
             return
 
@@ -161,6 +175,8 @@ class Runtime:
             observation, zone_events = self.stages.venue.process(observation)
         if observation is not None and observation.audience is not None:
             self._audience = observation.audience
+        if observation is not None and observation.face is not None:  # perception.faces: held until the next
+            self._face = observation.face
         if observation is not None:
             self.telemetry.observed(observation)
             self.telemetry.stage("perception", observation.perception_ms)
@@ -182,7 +198,8 @@ class Runtime:
         taught = self._taught_mappings(features) if not frozen else {}  # a frozen picture uses no inputs
         inputs = SceneInputs(features, now, step_s, self.show.beat_phase(now), self.show.tempo_bpm,
                              self.show.external, gestures, taught, frame=self._last_frame,
-                             body=self._body, zone_events=zone_events, audience=self._audience)
+                             body=self._body, zone_events=zone_events, audience=self._audience, face=self._face,
+                             audio=audio)
         state = self._last_state if frozen else self._scene_update(inputs)
         followed = self.show.followed_latent(now)
         if followed is not None and not frozen:  # following another instance: its latent, our params
@@ -204,7 +221,7 @@ class Runtime:
         report = FrameReport(now, observation, self._body, features, state, self.stages.scenes.scene.name,
                              self.show.beat_phase(now), self.show.tempo_bpm, self.status(),
                              gestures=gestures, frame=frame, commands=tuple(commands), zone_events=zone_events,
-                             audience=self._audience)
+                             audience=self._audience, picture=image, mapped=taught, audio=audio)
         for listener in self.stages.listeners:
             listener.on_frame(report)
         for key in keys:
@@ -223,6 +240,8 @@ class Runtime:
         return self.stages.recorder is not None and self.stages.recorder.recording
 
     def _picture(self, state: LatentState, inputs: SceneInputs) -> np.ndarray:
+        if self.show.test_pattern:  # aligning a projector: the grid, whatever the scene
+            return alignment_grid(self.stages.scenes.generator.resolution)
         if self.show.freeze and self._last_image is not None:
             return self._last_image
         if self.show.blackout:
@@ -276,8 +295,12 @@ class Runtime:
         return np.zeros((size, size, 3), np.uint8)
 
     def _closed(self) -> bool:
-        """Outside the opening hours (live runs); logs each change between open and asleep."""
+        """Outside the opening hours or put to sleep (live runs); logs each change between open and asleep."""
+        if self.show.sleep:  # by hand (staff page): like closing time until woken
+            self.asleep = True
+            return True
         if self.stages.hours.always_open:
+            self.asleep = False
             return False
         closed = not self.stages.hours.is_open(self.local_time())
         if closed != self.asleep:
@@ -289,6 +312,10 @@ class Runtime:
         """Asleep: a black screen, no perception or generation; keys and OSC still work."""
         for command in self.inbox.drain():
             self.apply(command)
+        for listener in self.stages.listeners:  # those that answer sleep (the lights go dark) are told
+            on_sleep = getattr(listener, "on_sleep", None)
+            if on_sleep is not None:
+                on_sleep(self.clock.now())
         for key in self.stages.display.show(self._black(), None, recording=False):
             self.inbox.put(key)
         self._pace()
@@ -336,10 +363,10 @@ class Runtime:
         return self._switch_scene(self.stages.recovery.fallback_scene, f"scene {name} raised", fade=False)
 
     def _taught_mappings(self, features: Features) -> dict:
-        if self.stages.gestures is None:
+        if self.stages.gestures is None or not self.stages.gestures.learned_enabled:  # paused: nothing reaches the piece
             return {}
         try:
-            return self.stages.gestures.mapped(features.as_dict())
+            return self.show.unmuted(self.stages.gestures.mapped(features.as_dict()))
         except (KeyError, ValueError) as error:  # a mapping taught on inputs this run lacks
             self.telemetry.errors["gesture_mappings"] += 1
             if self.telemetry.errors["gesture_mappings"] == 1:
@@ -437,8 +464,23 @@ class Runtime:
             presence=self._body.pose_presence,
             uptime_s=wall_s() - self._started_wall,
             frames=self.telemetry.rendered_frames,
-            errors=dict(self.telemetry.errors),
+            errors={**self.telemetry.errors, **self.perception_counters()},
+            state=self.mode(),
         )
+
+    def mode(self) -> str:
+        """What the piece is doing, for the staff page and the health file: "asleep" (closed or
+        put to sleep), "attract" (nobody there, camera silent), "fallback" (a model or a scene
+        failed and another stands in) or "running"."""
+        if self.asleep:
+            return "asleep"
+        if self._attract_reasons:
+            return "attract"
+        hosts = self.stages.scenes.generators.hosts()
+        scene_failed = self.telemetry.errors["scene"] and self.stages.scenes.scene.name == self.stages.recovery.fallback_scene
+        if scene_failed or any(getattr(host, "fallback_reason", None) for host in hosts):
+            return "fallback"
+        return "running"
 
     def _log_status(self, now: float) -> None:
         if self.lockstep or now < self._next_status:
@@ -448,6 +490,12 @@ class Runtime:
                  self.telemetry.recent_fps, self.telemetry.recent_ms("latency"),
                  self.telemetry.rendered_frames, self._body.pose_presence)
 
+    def perception_counters(self) -> dict[str, int]:
+        """Perception's counts of what it threw away (hands on another body's wrist, poses that
+        jumped to another body, ghosts...), shown with the errors; none from a stand-in without any."""
+        counters = getattr(self.stages.perception, "counters", None)
+        return counters() if counters is not None else {}
+
     def dropped_frames(self) -> int:
         return int(getattr(self.stages.source, "dropped", 0)) + int(self.stages.perception.dropped)
 
@@ -455,6 +503,7 @@ class Runtime:
         stats = self.telemetry.summary(self.dropped_frames())
         stats["errors"].setdefault("perception", self.stages.perception.errors)
         stats["errors"]["perception_restarts"] = self.stages.perception.restarts
+        stats["errors"].update(self.perception_counters())
         if self.stages.gestures is not None:
             stats["errors"]["gestures"] = self.stages.gestures.errors
         hosts = self.stages.scenes.generators.hosts()
@@ -475,6 +524,8 @@ class Runtime:
             stats["errors"]["painting"] = painter.errors
         stats["schedule"] = "lockstep" if self.lockstep else "live"
         stats["source"] = self.stages.source.description
+        if hasattr(self.stages.display, "stats"):  # video out: per target sent, dropped (slow receiver), errors
+            stats["video_out"] = self.stages.display.stats()
         return stats
 
     def close(self) -> None:

@@ -3,7 +3,9 @@
 ``ShowControl.apply`` carries out one ``ControlCommand`` at a frame boundary: switches (overlay,
 blackout, freeze), the scene (set / next / previous, its parameters, its seed), the beat (tap and
 tempo), values from an outside model (Wekinator), and following another instance. Bad commands
-are logged (rate-limited) and counted, never raised: the show goes on.
+are logged (rate-limited) and counted, never raised: the show goes on. Commanded scene switches
+(a scene is built, and crossfaded) come at most one per ``scene_switch_interval_s``: one that
+comes sooner waits for its turn, and a newer one replaces it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import collections
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from installation.control import ControlCommand
+from installation.quantize import BeatQuantiser, next_boundary, split_when
 from installation.errors import SceneError
 from installation.gestures.errors import GestureError
 from installation.gestures.live import LiveTeacher
@@ -24,11 +28,13 @@ from installation.painting.styles import glide_weights
 from installation.recorder import SessionRecorder
 from installation.scene_slot import SceneSlot
 from installation.schedule import Playlist
+from installation.wekinator_control import WekinatorCommands
 
 log = logging.getLogger(__name__)
 
 FOLLOW_TIMEOUT_S = 1.0  # a follower goes back to its own scene when the leader falls silent
 SWITCHES = ("overlay", "blackout", "freeze")
+SCENE_SWITCHES = ("scene", "follow_scene")  # commands that build a scene: rate-limited
 
 
 @dataclass
@@ -36,12 +42,27 @@ class ShowState:
     overlay: bool = False
     blackout: bool = False  # show black, keep perceiving
     freeze: bool = False  # hold the current picture and latent
+    sleep: bool = False  # put to sleep by hand (staff page): black, no perception, like closing time
+    test_pattern: bool = False  # a grid for aligning a projector instead of the picture
     tempo_bpm: float | None = None
     beat_origin_s: float = 0.0  # media time of the last tapped beat
+    beats_before_origin: int = 0  # beats from the last downbeat to that tapped beat (bars for quantising)
     external: tuple[float, ...] = ()  # the latest /wek/outputs values
     followed_z: np.ndarray | None = None  # the leader's latent, when following another instance
     followed_at_s: float = -math.inf
     followed_beat_phase: float | None = None
+    own_scene: str | None = None  # the scene showing before a leader was followed: back to it when the leader stops
+    muted_outputs: frozenset[str] = frozenset()  # taught outputs kept from the piece (Wekinator's disableModelRunning)
+    output_names: tuple[str, ...] = ()  # Wekinator's setOutputNames; out0, out1... otherwise
+
+    def beats_done(self, t: float) -> float | None:
+        """Beats since the last downbeat at ``t``, fractional; None while no tempo is known. A
+        followed leader gives only its beat phase, so bars then count from its last beat."""
+        if self.followed_beat_phase is not None:
+            return self.followed_beat_phase
+        if not self.tempo_bpm:
+            return None
+        return self.beats_before_origin + (t - self.beat_origin_s) * self.tempo_bpm / 60.0
 
     def beat_phase(self, t: float) -> float | None:
         """Where ``t`` falls in the current beat, 0..1; None while no tempo is known."""
@@ -50,6 +71,12 @@ class ShowState:
         if not self.tempo_bpm:
             return None
         return ((t - self.beat_origin_s) * self.tempo_bpm / 60.0) % 1.0
+
+    def unmuted(self, mapped: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """Taught mappings' outputs without the muted ones."""
+        if not self.muted_outputs:
+            return mapped
+        return {name: {k: v for k, v in outputs.items() if k not in self.muted_outputs} for name, outputs in mapped.items()}
 
     def followed_latent(self, t: float) -> np.ndarray | None:
         fresh = self.followed_z is not None and t - self.followed_at_s <= FOLLOW_TIMEOUT_S
@@ -78,7 +105,7 @@ class NobodyWatch:
 
 
 @dataclass
-class ShowControl:
+class ShowControl(WekinatorCommands):
     state: ShowState
     scenes: SceneSlot
     errors: collections.Counter = field(default_factory=collections.Counter)
@@ -86,6 +113,12 @@ class ShowControl:
     teacher: LiveTeacher | None = None
     playlist: Playlist | None = None  # next / previous move along it when it has entries
     painter: Painter | None = None  # the painting stage, when painting is on
+    scene_switch_interval_s: float = 0.25  # media seconds between commanded scene switches (osc.scene_switch_rate)
+    quantiser: BeatQuantiser = field(default_factory=BeatQuantiser)  # changes waiting for a beat or bar
+    default_when: str = "now"  # when changes land that do not say (sync.quantize): now, beat or bar
+    midi: object | None = None  # installation.midi.MidiControl, for MIDI-learn
+    _last_switch_s: float = field(default=-math.inf, init=False)
+    _waiting: ControlCommand | None = field(default=None, init=False)  # a scene switch waiting for its turn
 
     def apply(self, command: ControlCommand, now: float) -> bool:
         """Carry out ``command`` at media time ``now``. Returns False for a command it does not
@@ -93,13 +126,50 @@ class ShowControl:
         handler = getattr(self, f"_do_{command.name}", None)
         if handler is None:
             return False
+        if command.name.startswith("follow_"):
+            self._leader_heard(now)
+        command, when = split_when(command, self.default_when)
+        if when != "now":
+            due = next_boundary(now, when, self.state.tempo_bpm, self.state.beats_done(now), self.quantiser.beats_per_bar)
+            if due is not None:  # no tempo known: it lands now
+                self.quantiser.hold(command, due)
+                return True
+        if command.name in SCENE_SWITCHES:
+            self._switch_scene(command, now)
+        else:
+            self._run(handler, command, now)
+        return True
+
+    def apply_waiting(self, now: float) -> None:
+        """Called every frame: a leader that fell silent is let go, and a scene switch that waited
+        runs once its turn has come."""
+        self._watch_leader(now)
+        for command in self.quantiser.due(now):  # its beat or bar has come (less the display's latency)
+            self.apply(ControlCommand(command.name, (*command.args, "now"), command.origin, command.key), now)
+        if self._waiting is not None and now - self._last_switch_s >= self.scene_switch_interval_s:
+            command, self._waiting = self._waiting, None
+            self._switch_scene(command, now)
+
+    def _switch_scene(self, command: ControlCommand, now: float) -> None:
+        if command.name == "follow_scene" and command.args[:1] == (self.scenes.scene.name,) and self._waiting is None:
+            return  # a leader repeats its scene every frame: nothing to switch
+        if now - self._last_switch_s < self.scene_switch_interval_s:
+            if self._waiting is not None:
+                self.errors["scene_switches_replaced"] += 1  # never shown: a newer request came first
+            self._waiting = command
+            return
+        showing = self.scenes.scene
+        self._run(getattr(self, f"_do_{command.name}"), command, now)
+        if self.scenes.scene is not showing:
+            self._last_switch_s = now
+
+    def _run(self, handler: Callable[..., None], command: ControlCommand, now: float) -> None:
         try:
             handler(now, *command.args)
         except (SceneError, ValueError, TypeError) as error:
             self.errors["rejected_commands"] += 1
             if self.errors["rejected_commands"] <= 20 or self.errors["rejected_commands"] % 1000 == 0:
                 log.warning("%s from %s rejected: %s", command.name, command.origin or "?", error)
-        return True
 
     # switches
     def _switch(self, name: str, wanted: object) -> None:
@@ -115,6 +185,12 @@ class ShowControl:
 
     def _do_freeze(self, now: float, wanted: object = "toggle") -> None:
         self._switch("freeze", wanted)
+
+    def _do_sleep(self, now: float, wanted: object = "toggle") -> None:
+        self._switch("sleep", wanted)
+
+    def _do_test_pattern(self, now: float, wanted: object = "toggle") -> None:
+        self._switch("test_pattern", wanted)
 
     # scene
     def _do_scene(self, now: float, action: str, name: str = "") -> None:
@@ -176,7 +252,7 @@ class ShowControl:
         teacher.recognizer.learned_enabled = _switch(teacher.recognizer.learned_enabled, wanted)
 
     def _do_gesture_outputs(self, now: float, *values: float) -> None:
-        self._teacher().outputs = {f"out{i}": float(v) for i, v in enumerate(values)}
+        self._teacher().outputs = {self.output_name(i): float(v) for i, v in enumerate(values)}
 
     # painting: a bad style is rejected (logged, counted) and the current one stays
     def _painter(self) -> Painter:
@@ -221,8 +297,34 @@ class ShowControl:
             raise ValueError(str(error)) from None
 
     # beat
-    def _do_beat(self, now: float) -> None:
-        self.state.beat_origin_s = now
+    def _do_beat(self, now: float, mark: str = "") -> None:
+        """A beat now; ``mark`` "downbeat" (MIDI Start) makes it a bar's first. Otherwise bars
+        count on from the beats since the last one; after a pause of over two beats, anew."""
+        state = self.state
+        elapsed = state.beats_done(now)
+        if mark == "downbeat" or elapsed is None or now - state.beat_origin_s > 2 * 60.0 / state.tempo_bpm:
+            state.beats_before_origin = 0
+        else:
+            state.beats_before_origin = int(round(elapsed))
+        state.beat_origin_s = now
+
+    def _do_midi_learn(self, now: float, action: str, target: str, when: str = "now") -> None:
+        """Arm MIDI-learn: the next control moved is bound to ``action`` ``target``; a parameter's
+        binding sweeps the current scene's range for it."""
+        if self.midi is None:
+            raise ValueError("MIDI is off in this run ([midi] enabled = false)")
+        low, high = 0.0, 1.0
+        if action == "param":
+            spec = next((p for p in self.scenes.scene.PARAMETERS if p.name == target), None)
+            if spec is None:
+                raise ValueError(f"scene {self.scenes.scene.name} has no parameter {target!r}")
+            low, high = spec.low, spec.high
+        from installation.midi import MidiError
+
+        try:
+            self.midi.learn(action, target, low, high, when)
+        except MidiError as error:
+            raise ValueError(str(error)) from None
 
     def _do_tempo(self, now: float, bpm: float) -> None:
         if not (bpm == 0 or 20.0 <= bpm <= 400.0):
@@ -235,6 +337,26 @@ class ShowControl:
     # outside models and other instances
     def _do_external(self, now: float, *values: float) -> None:
         self.state.external = tuple(float(v) for v in values)
+
+    def _leader_heard(self, now: float) -> None:
+        if self.state.own_scene is None:  # the first word from a leader: remember what we showed
+            self.state.own_scene = self.scenes.scene.name
+        self.state.followed_at_s = now
+
+    def _watch_leader(self, now: float) -> None:
+        """A leader silent for FOLLOW_TIMEOUT_S is let go: this instance's own latent, beat and scene
+        come back (the scene through the same rate-limited switch as any other)."""
+        state = self.state
+        if state.own_scene is None or now - state.followed_at_s <= FOLLOW_TIMEOUT_S:
+            return
+        own, state.own_scene = state.own_scene, None
+        state.followed_z, state.followed_beat_phase, state.followed_at_s = None, None, -math.inf
+        if self._waiting is not None and self._waiting.name == "follow_scene":
+            self._waiting = None  # the leader's last scene, still waiting: no longer wanted
+        log.warning("the leader fell silent for %.1f s: back to this instance's own scene %s and beat",
+                    FOLLOW_TIMEOUT_S, own)
+        if self.scenes.scene.name != own:
+            self._switch_scene(ControlCommand("scene", ("set", own), "follow ended"), now)
 
     def _do_follow_latent(self, now: float, *values: float) -> None:
         if len(values) != self.scenes.latent_dim:

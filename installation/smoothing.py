@@ -158,6 +158,7 @@ class BodySmoother:
             side: _PartTrack(self._new_filter(), _readonly(np.zeros((0, 3), np.float32))) for side in Side
         }
         self.rejected_parts = 0  # malformed parts dropped since construction
+        self._visitor = 0  # the visitor of the last observation
 
     def reset(self) -> None:
         """Forget everybody: every part becomes empty and every filter restarts."""
@@ -168,17 +169,22 @@ class BodySmoother:
     def update(self, observation: Observation) -> TrackedBody:
         """Smooth a new observation; returns the TrackedBody at the observation's timestamp."""
         t = observation.timestamp_s
+        if observation.visitor != self._visitor:
+            # Another person (a pose that jumped to another body, or a new primary): never glide
+            # the old visitor's landmarks over to the new one.
+            self.reset()
+            self._visitor = observation.visitor
         pose = self._checked(observation.pose, POSE_LANDMARK_COUNT, 4, "pose") if observation.has_pose else None
         hands = self._best_hands(observation.hands)
         pose_out = self._step(self._pose, pose, t)
         hand_out = {side: self._step(self._hands[side], hands.get(side), t) for side in Side}
-        return self._body(t, pose_out, hand_out)
+        return self._body(t, pose_out, hand_out, self._visitor)
 
     def tick(self, timestamp_s: float) -> TrackedBody:
         """No new observation: advance hold and fade to ``timestamp_s``; returns the TrackedBody."""
         pose_out = self._pose.miss(timestamp_s, *self._timing)
         hand_out = {side: self._hands[side].miss(timestamp_s, *self._timing) for side in Side}
-        return self._body(timestamp_s, pose_out, hand_out)
+        return self._body(timestamp_s, pose_out, hand_out, self._visitor)
 
     def _step(self, track: _PartTrack, landmarks: np.ndarray | None, t: float) -> tuple[np.ndarray, float]:
         """Advance one part: filter it if it was seen (landmarks given), else hold or fade it."""
@@ -215,12 +221,12 @@ class BodySmoother:
 
     @staticmethod
     def _body(
-        t: float, pose: tuple[np.ndarray, float], hands: dict[Side, tuple[np.ndarray, float]]
+        t: float, pose: tuple[np.ndarray, float], hands: dict[Side, tuple[np.ndarray, float]], visitor: int
     ) -> TrackedBody:
         (left, left_presence), (right, right_presence) = hands[Side.LEFT], hands[Side.RIGHT]
         if pose[1] == 0.0 and left_presence == 0.0 and right_presence == 0.0:
             return TrackedBody.nobody(t)
-        return TrackedBody(t, pose[0], left, right, pose[1], left_presence, right_presence)
+        return TrackedBody(t, pose[0], left, right, pose[1], left_presence, right_presence, visitor)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:

@@ -61,7 +61,9 @@ class SourceSpec:
 
 
 def parse_source_spec(text: str) -> SourceSpec:
-    """Parse a ``--source`` value: camera, camera:N, camera:/dev/videoN, N, demo, a file or folder."""
+    """Parse a ``--source`` value: camera, camera:N, camera:/dev/videoN, N, ndi:NAME, demo, a file or folder."""
+    if text.startswith("ndi:") and len(text) > 4:  # another tool's NDI output (installation/outputs/ndi.py)
+        return SourceSpec("ndi", text[4:])
     if text == "demo":
         return SourceSpec("video", str(DEMO_CLIP))
     if text == "camera":
@@ -76,12 +78,30 @@ def parse_source_spec(text: str) -> SourceSpec:
     return SourceSpec("images" if Path(text).is_dir() else "video", text)
 
 
+def is_live(kind: str) -> bool:
+    """A source that shows what is happening now (a camera, an NDI stream), not a recording:
+    it cannot be replayed in lockstep and never ends by itself."""
+    return kind in ("camera", "ndi")
+
+
+def _open_ndi(name: str, config: SourceConfig) -> "Source":
+    from installation.outputs.ndi import NdiSource, NdiSourceError  # ndi-python loads only when asked for
+    from installation.outputs.video_out import VideoOutError
+
+    try:
+        return NdiSource(name, config.ndi_extra_ips, mirror=config.mirror)
+    except (NdiSourceError, VideoOutError) as error:
+        raise SourceError(str(error)) from None
+
+
 def spec_from_config(config: SourceConfig) -> SourceSpec:
     if config.kind == "camera":
         return SourceSpec("camera", config.camera)
     if config.kind == "demo":
         return SourceSpec("video", str(DEMO_CLIP))
     if not config.path:
+        if config.kind == "ndi":
+            raise SourceError("source.kind = 'ndi' needs source.path (the NDI source's name)")
         raise SourceError(f"source.kind = '{config.kind}' needs source.path (a file or folder)")
     return SourceSpec(config.kind, config.path)
 
@@ -92,6 +112,8 @@ def open_source(spec: SourceSpec, config: SourceConfig, clock: Clock) -> "Source
         return CameraSource(spec.target, config, clock)
     if spec.kind == "images":
         return ImageFolderSource(Path(str(spec.target)), config)
+    if spec.kind == "ndi":
+        return _open_ndi(str(spec.target), config)
     return VideoFileSource(Path(str(spec.target)), loop=config.loop, mirror=config.mirror)
 
 
@@ -205,7 +227,30 @@ class ImageFolderSource:
         pass
 
 
-class CameraSource:
+class NewestFrameSource:
+    """A live source whose receiving thread puts each frame into ``_slot`` (newest wins) until
+    ``_stop`` is set: the loop reads the newest frame, and what it had no time for is counted."""
+
+    _slot: NewestSlot[Frame]
+    _stop: threading.Event
+
+    @property
+    def dropped(self) -> int:
+        """Frames that arrived and nobody took because a newer one came."""
+        return self._slot.overwritten
+
+    def read(self) -> Frame | None:
+        while not self._stop.is_set():
+            frame = self._slot.take(timeout_s=0.5)
+            if frame is not None:
+                return frame
+        return None
+
+    def latest(self) -> Frame | None:
+        return self._slot.take(timeout_s=0.0)
+
+
+class CameraSource(NewestFrameSource):
     """A camera read by a grabber thread that keeps only the newest frame.
 
     The thread calls ``grab()`` as fast as the camera delivers, which drains OpenCV's and the
@@ -263,21 +308,6 @@ class CameraSource:
         except SourceError:
             self._capture = cv2.VideoCapture()  # stays closed; read() fails and we back off again
 
-    @property
-    def dropped(self) -> int:
-        """Frames the camera delivered that nobody took because a newer one arrived."""
-        return self._slot.overwritten
-
-    def read(self) -> Frame | None:
-        while not self._stop.is_set():
-            frame = self._slot.take(timeout_s=0.5)
-            if frame is not None:
-                return frame
-        return None
-
-    def latest(self) -> Frame | None:
-        return self._slot.take(timeout_s=0.0)
-
     def close(self) -> None:
         self._stop.set()
         self._slot.close()
@@ -289,7 +319,9 @@ class RealtimePlayback:
     """Plays a file source at its own frame rate on a thread, as a camera would deliver it.
 
     Lets a live run (a window, a benchmark) use a recorded clip exactly like a camera: frames are
-    stamped with the live clock when they are "captured", and the loop takes the newest.
+    stamped with the live clock when they are "captured", and the loop takes the newest. The clip
+    starts playing at the loop's first read, after the models are loaded and warmed up: started
+    earlier, a short clip would play out unseen while they load.
     """
 
     def __init__(self, inner: "Source", clock: Clock) -> None:
@@ -301,7 +333,12 @@ class RealtimePlayback:
         self._stop = threading.Event()
         self.finished = threading.Event()
         self._thread = threading.Thread(target=self._play, name="playback", daemon=True)
-        self._thread.start()
+        self.playing = False
+
+    def _start(self) -> None:
+        if not self.playing:
+            self.playing = True
+            self._thread.start()
 
     def _play(self) -> None:
         start_wall, first_media = time.perf_counter(), None
@@ -323,12 +360,14 @@ class RealtimePlayback:
         return self._slot.overwritten
 
     def read(self) -> Frame | None:
+        self._start()
         while True:
             frame = self._slot.take(timeout_s=0.5)
             if frame is not None or self.finished.is_set():
                 return frame if frame is not None else self._slot.take(timeout_s=0.0)
 
     def latest(self) -> Frame | None:
+        self._start()
         return self._slot.take(timeout_s=0.0)
 
     @property
@@ -337,7 +376,8 @@ class RealtimePlayback:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self.playing:
+            self._thread.join(timeout=2.0)
         self.inner.close()
 
 

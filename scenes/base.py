@@ -13,6 +13,7 @@ import numpy as np
 
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.errors import SceneError
+from installation.faces import FaceReading
 from installation.features import Features
 
 
@@ -55,6 +56,14 @@ class SceneInputs:
     body: TrackedBody | None = None  # the smoothed visitor (landmarks in normalised image units)
     zone_events: tuple = ()  # ZoneEvents (zone, person_id, "enter" | "leave") of this frame, with a venue's zones
     audience: object | None = None  # with several visitors: the newest installation.audience.Audience
+    face: FaceReading = FaceReading()  # with perception.faces: the newest face (docs/features.md, "Face")
+    audio: object | None = None  # with [audio] on: installation.audio_analysis.AudioFeatures (level, bands, onset, tempo)
+
+    def outside_values(self) -> tuple[float, ...]:
+        """Values from outside models, 0..1 each, in a stable order: Wekinator's ``/wek/outputs``,
+        then every taught mapping's outputs (mappings by name, outputs in their taught order)."""
+        taught = tuple(float(value) for name in sorted(self.mapped) for value in self.mapped[name].values())
+        return self.external + taught
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,9 @@ class SceneTools:
     render: Callable[[LatentState], np.ndarray] | None = None
     # whether the model honours LatentState.source (image to image: a diffusion model)
     refines: bool = False
+    # k -> the model's k most meaningful latent directions (k, D) float32, unit length (GANSpace, see
+    # models.latent_tools); computed once per model and cached on disk. None: the scene picks its own
+    directions: Callable[[int], np.ndarray] | None = None
 
 
 class Scene(abc.ABC):
@@ -92,6 +104,7 @@ class Scene(abc.ABC):
     # True: the picture is a whole artwork (an emoji, a drawing on its sheet), shown entire on a
     # matte of its border colour where the screen's shape differs; False: cropped to fill the screen.
     WHOLE_PICTURE: bool = False
+    NEEDS_FACES: bool = False  # reads ``inputs.face``: the show turns perception.faces on for it
 
     def __init__(self) -> None:
         self.params: dict[str, float] = {spec.name: spec.default for spec in self.PARAMETERS}

@@ -75,4 +75,4 @@ def test_a_bound_gesture_switches_the_scene_in_replay(media):
     Runtime(stages, FixedStepClock(), lockstep=True).run()
     names = [name for _, name in changes(scenes.seen)]
     # next, next, next along the scenes in name order
-    assert names == ["body_latent", "dream_drift", "style_mirror", "themes"]
+    assert names == ["body_latent", "dream_drift", "face_mirror", "style_mirror"]

@@ -48,7 +48,22 @@ def test_soak_benchmark_runs(tmp_path):
     assert results["frames"] == 150 and results["resident_mb_at_end"] > 0
 
 
-def test_run_all_writes_the_eight_figures_and_the_machine(tmp_path, media):
+def test_osc_hostile_benchmark_runs_every_flood_beside_a_clean_run(tmp_path, media):
+    out = tmp_path / "osc.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "osc_hostile.py"), "--seconds", "2", "--rounds", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results["figures"]) == {"osc_fuzz_fps", "osc_scene_flood_fps", "osc_spoofed_fps"}
+    fuzz = results["runs"]["fuzz"][0]
+    assert fuzz["sent"] > 0 and fuzz["osc"]["osc_malformed"] > 0 and fuzz["frames_receiver_not_alive"] == 0
+    for entry in results["figures"].values():
+        assert entry["value"] == pytest.approx(entry["render_fps"] / entry["clean_render_fps"], abs=2e-2)
+
+
+def test_run_all_writes_the_eleven_figures_and_the_machine(tmp_path, media):
     out = tmp_path / "results.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--out", str(out)],
@@ -57,12 +72,12 @@ def test_run_all_writes_the_eight_figures_and_the_machine(tmp_path, media):
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads(out.read_text())
     figures = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio", "painting_fps",
-               "painting_latency", "flicker_ratio")
+               "painting_latency", "flicker_ratio", "osc_fuzz_fps", "osc_scene_flood_fps", "osc_spoofed_fps")
     assert set(results) == set(figures) | {"machine"}
     for key in figures:
         entry = results[key]
         assert entry["value"] > 0 and entry["target"] > 0, key
-        higher_is_better = key in ("freshness", "painting_fps")
+        higher_is_better = key in ("freshness", "painting_fps") or key.startswith("osc_")
         assert entry["meets"] == (entry["value"] >= entry["target"] if higher_is_better else entry["value"] <= entry["target"]), key
     assert 0 < results["stale_ratio"]["value"] < 10 and 0 < results["freshness"]["value"] <= 2.5
     # each ratio is its own two sides, measured in this run
@@ -82,3 +97,23 @@ def test_run_all_writes_the_eight_figures_and_the_machine(tmp_path, media):
     for key in figures:  # the table shows the JSON's figures
         entry = results[key]
         assert f"| {key} | {entry['value']:.2f} | " in table and ("| yes |" if entry["meets"] else "| no |") in table.split(f"| {key} |")[1].split("\n")[0]
+
+
+def test_gpu_figures_quick_cpu_run_writes_every_section_and_the_targets(tmp_path):
+    # the GPU script's code path on a CPU, tiny; the loop replays recorded observations, as on a
+    # GPU machine without MediaPipe
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_figures.py"), "--device", "cpu", "--quick", "--replay-perception",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "gpu_figures.json").read_text())
+    assert results["errors"] == {} and results["machine"]["card"]
+    assert {row["model"] for row in results["generators"]} >= {"cppn"}
+    assert all(row["images_per_s"] > 0 for row in results["generators"] + results["diffusion"])
+    assert results["painting"][0]["fps"] > 0
+    loop = results["loop"]
+    assert loop["perception"] == "replayed" and loop["new_pictures_per_s"] > 0 and loop["latency_over_stages"] > 0
+    assert set(results["summary"]) == {"generator_512_fp16_images_per_s", "painting_720p_fps", "loop_latency_over_stages"}
+    assert results["machine"]["card"] in (tmp_path / "gpu_figures.md").read_text()

@@ -239,7 +239,7 @@ ZONE = '[[zones]]\nname = "floor"\n'
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[lense]\n", "unknown key 'lense' (expected one of: lens, screen, zones, people)"),
+        ("[lense]\n", "unknown key 'lense' (expected one of: lens, screen, zones, people, outputs)"),
         (LENS + "focal = 3\n", "unknown key 'lens.focal'"),
         (LENS.replace("rms_px = 0.2", "rms_px = '0.2'"), "lens.rms_px = '0.2': expected a finite number"),
         (LENS.replace("rms_px = 0.2", "rms_px = nan"), "lens.rms_px = nan: expected a finite number"),

@@ -152,6 +152,7 @@ def test_registry_rejects_an_unknown_model() -> None:
         build_generator(GeneratorConfig(model="stylegan9"))
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(model: CPPN, z: np.ndarray) -> None:
     cpu = _render(model, z)

@@ -136,6 +136,7 @@ def test_resolution_change_in_the_model_is_followed(host: GeneratorHost) -> None
     assert host.render(_state()).shape == (24, 24, 3)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_host_matches_cpu_host() -> None:
     cpu = GeneratorHost(CONFIG).render(_state())

@@ -21,7 +21,8 @@ from installation.sources import VideoFileSource
 
 def teaching_runtime(media, folder, clip):
     config = override(load_config(), "gestures", folder=str(folder))
-    config = override(config, "osc", listen="")
+    config = override(config, "osc", listen="", allow=("127.0.0.1",),  # teaching writes files: trusted senders only
+                      privileged=("/gestures/*", "/wekinator/control/*"))
     source = VideoFileSource(media / "video" / "intel_asl" / clip, mirror=config.source.mirror)
     stages = build_stages(config, source, HeadlessDisplay((64, 36), "cover", NullSink()))
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)

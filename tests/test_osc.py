@@ -23,6 +23,7 @@ from installation.display import HeadlessDisplay, NullSink
 from installation.features import FEATURE_SPECS
 from installation.osc import OscBridge
 from installation.osc.addresses import ACCEPTED, DOCS_PATH, OscArgumentError, docs_markdown, validate
+from installation.osc.policy import ReceiverPolicy
 from installation.osc.receiver import OscReceiver
 from installation.runtime import Runtime
 from installation.sources import VideoFileSource
@@ -37,7 +38,7 @@ def test_docs_match_the_address_table():
     [
         ("/tempo", ["fast"], "/tempo: bpm = 'fast': expected bpm:float 0..400"),
         ("/tempo", [900.0], "expected bpm:float 0..400"),
-        ("/scene/set", [], "/scene/set takes 1 arguments, got 0"),
+        ("/scene/set", [], "/scene/set takes 1..2 arguments, got 0"),
         ("/blackout", ["maybe"], "expected state:switch"),
         ("/latent/seed", [1.5], "expected seed:int"),
         ("/wek/outputs", [], "takes 1..64 arguments, got 0"),
@@ -81,9 +82,11 @@ class Listener:
 
 @pytest.fixture
 def live(media, tmp_path):
-    """A runtime on a real clip, stepped by hand, with OSC in on a free port and out to a listener."""
+    """A runtime on a real clip, stepped by hand, with OSC in on a free port and out to a listener.
+    This machine is trusted with recording, and scene switches are not held back between frames."""
     out = Listener()
     config = override(load_config(), "record", folder=str(tmp_path / "sessions"))
+    config = override(config, "osc", allow=("127.0.0.1",), privileged=("/record/*",), scene_switch_rate=1000.0)
     shown = []
 
     class Keep(HeadlessDisplay):
@@ -121,7 +124,7 @@ def test_every_control_address_takes_effect_at_the_next_frame(live):
     send_and_step(runtime, bridge, client, "/scene/set", "dream_drift")
     assert scenes.scene.name == "dream_drift"
     send_and_step(runtime, bridge, client, "/scene/next")
-    assert scenes.scene.name == "style_mirror"  # in name order: ... dream_drift, style_mirror, themes
+    assert scenes.scene.name == "face_mirror"  # in name order: ... dream_drift, face_mirror, style_mirror, themes
     send_and_step(runtime, bridge, client, "/scene/previous")
     assert scenes.scene.name == "dream_drift"
     send_and_step(runtime, bridge, client, "/scene/param", "pulse", 1.5)
@@ -224,9 +227,9 @@ def build(path: str, *args) -> bytes:
     return builder.build().dgram
 
 
-def receiver(**kwargs) -> tuple[OscReceiver, CommandInbox]:
+def receiver(clock=lambda: 0.0, **policy) -> tuple[OscReceiver, CommandInbox]:
     inbox = CommandInbox(capacity=100_000)
-    return OscReceiver("127.0.0.1", 0, inbox, lambda: None, **kwargs), inbox
+    return OscReceiver("127.0.0.1", 0, inbox, lambda: None, ReceiverPolicy(**policy), clock), inbox
 
 
 def test_garbage_unknown_addresses_and_wrong_arguments_are_dropped_and_counted():
@@ -247,7 +250,7 @@ def test_allow_list_and_per_sender_rate_limit():
     from installation.osc.receiver import parse_allow_list
 
     now = [0.0]
-    handler, inbox = receiver(allow=parse_allow_list(("10.0.0.0/8",)), sender_rate=10.0, clock=lambda: now[0])
+    handler, inbox = receiver(allow=tuple(parse_allow_list(("10.0.0.0/8",))), sender_rate=10.0, clock=lambda: now[0])
     beat = b"/beat\x00\x00\x00,\x00\x00\x00"
     handler.handle_datagram(beat, ("192.168.1.5", 1))
     assert handler.counters["not_allowed"] == 1

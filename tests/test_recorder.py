@@ -1,14 +1,11 @@
 """Session recording: started and stopped over OSC, readable segments, intact JSON lines after a
-kill, a clean stop when the disk can't be written, and the on-screen indicator."""
+kill, a clean stop when the disk can't be written or fills (at the failing frame, the open segment
+closed playable), and the on-screen indicator."""
 
 from __future__ import annotations
 
+import errno
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -22,8 +19,11 @@ from installation.config import config_from_dict
 from installation.control import ControlCommand
 from installation.display import Compositor, HeadlessDisplay, NullSink
 from installation.osc import OscBridge
+from installation.recorder import RESERVE_BYTES, Mp4vSegment
+from installation.replay import ReplayOptions, replay_session
 from installation.runtime import Runtime
 from installation.sources import VideoFileSource
+from tests.helpers.killed_run import killed_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,20 +82,52 @@ def test_an_unwritable_folder_stops_recording_cleanly_and_the_show_goes_on(media
     assert not runtime.stages.recorder.recording
 
 
+class FillingDisk:
+    """The real segment writer on a disk that fills at the ``full_at``-th frame: that write raises
+    ENOSPC, as a full disk does; or, with ``low_space``, the free space drops under the recorder's
+    reserve before that frame instead."""
+
+    def __init__(self, full_at: int, low_space: bool) -> None:
+        self.full_at, self.low_space, self.written = full_at, low_space, 0
+
+    def open_segment(self, path: Path, fps: float, size: tuple[int, int]):
+        real, disk = Mp4vSegment(path, fps, size), self
+
+        class Segment:
+            def write(self, image) -> None:
+                if disk.written == disk.full_at and not disk.low_space:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                real.write(image)
+                disk.written += 1
+
+            def close(self) -> None:
+                real.close()
+
+        return Segment()
+
+    def free_space(self, folder: Path) -> int:
+        return RESERVE_BYTES - 1 if self.low_space and self.written == self.full_at else 10 * RESERVE_BYTES
+
+
+@pytest.mark.parametrize("low_space", [False, True], ids=["the write fails", "the free space runs low"])
+def test_a_full_disk_stops_recording_at_that_frame_and_the_open_segment_plays(media, tmp_path, low_space):
+    runtime, _ = recording_runtime(media, tmp_path, segment_s=1.0)
+    disk = FillingDisk(full_at=40, low_space=low_space)
+    recorder = runtime.stages.recorder
+    recorder.open_segment, recorder.free_space = disk.open_segment, disk.free_space
+    recorder.start()
+    stats = runtime.run(max_frames=60)
+    assert stats["rendered_frames"] == 60  # the show went on
+    assert stats["errors"]["recording_failures"] == 1 and not recorder.recording
+    (session,) = list(tmp_path.iterdir())
+    segments = sorted((session / "frames").glob("segment_*.mp4"))
+    assert [segment_frames(s) for s in segments] == [30, 10]  # the segment open when the disk filled plays
+    assert len((session / "observations.jsonl").read_text().splitlines()) == 40  # nothing after the failing frame
+    assert replay_session(ReplayOptions(session, progress=False))["rendered_frames"] == 40
+
+
 def test_a_killed_run_leaves_readable_segments_and_whole_json_lines(media, tmp_path):
-    config = tmp_path / "config.toml"
-    text = (ROOT / "config.toml").read_text()
-    text = text.replace('enabled = false', 'enabled = true').replace('folder = "sessions"', f'folder = "{tmp_path / "s"}"')
-    config.write_text(text.replace("segment_s = 10.0", "segment_s = 1.0").replace('listen = "127.0.0.1:9000"', 'listen = ""'))
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "--config", str(config), "--source",
-         str(media / "video" / "intel_asl" / "book.mkv"), "--loop", "--headless", "--realtime", "--size", "64x36"],
-        env=dict(os.environ, SDL_VIDEODRIVER="dummy"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    time.sleep(12.0)  # model loading, then several one-second segments
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
-    (session,) = list((tmp_path / "s").iterdir())
+    session = killed_recording(media / "video" / "intel_asl" / "book.mkv", tmp_path)
     segments = sorted((session / "frames").glob("segment_*.mp4"))
     assert len(segments) >= 3
     assert all(segment_frames(s) > 0 for s in segments[:-1])  # every closed segment plays

@@ -1,14 +1,16 @@
 """Recorded sessions replay: a complete session gives the same frames and OSC output as the live
-run; a session cut short by a kill replays what was written; MediaPipe can be re-run on it."""
+run, also when the live run's own decisions (adaptive quality, the painter thread) changed its
+pixels; a session cut short by a kill replays what was written; MediaPipe can be re-run on it,
+its torn last segment skipped."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -23,6 +25,8 @@ from installation.osc import OscBridge
 from installation.replay import ReplayOptions, read_lines, replay_session
 from installation.runtime import Runtime
 from installation.sources import VideoFileSource
+from tests.helpers.killed_run import killed_recording
+from tests.helpers.shown import shown_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,20 +92,7 @@ def test_a_complete_session_replays_to_the_same_frames_and_osc_output(media, tmp
 
 
 def test_a_killed_session_replays_what_was_written(media, tmp_path):
-    config = tmp_path / "config.toml"
-    text = (ROOT / "config.toml").read_text()
-    text = text.replace("[record]", "[record]\n# (test)").replace("enabled = false", "enabled = true", 1)
-    config.write_text(text.replace('folder = "sessions"', f'folder = "{tmp_path / "s"}"')
-                      .replace('listen = "127.0.0.1:9000"', 'listen = ""').replace("segment_s = 10.0", "segment_s = 1.0"))
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "--config", str(config), "--source",
-         str(media / "video" / "intel_asl" / "book.mkv"), "--loop", "--headless", "--realtime", "--size", "64x36"],
-        env=dict(os.environ, SDL_VIDEODRIVER="dummy"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    time.sleep(10.0)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
-    (session,) = list((tmp_path / "s").iterdir())
+    session = killed_recording(media / "video" / "intel_asl" / "book.mkv", tmp_path)
     written = read_lines(session / "observations.jsonl")
     stats = replay_session(ReplayOptions(session, progress=False))
     assert stats["rendered_frames"] == len(written) > 10
@@ -116,6 +107,19 @@ def test_replay_with_perception_reruns_mediapipe_on_the_recorded_frames(media, t
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 73
     assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
+
+
+def test_with_perception_skips_the_torn_segment_of_a_crashed_session(media, tmp_path, caplog):
+    _, session = live_run_with_recording(media, tmp_path, Listener())
+    segments = sorted((session / "frames").glob("segment_*.mp4"))
+    intact = sum(int(cv2.VideoCapture(str(s)).get(cv2.CAP_PROP_FRAME_COUNT)) for s in segments[:-1])
+    torn = segments[-1].read_bytes()
+    segments[-1].write_bytes(torn[:len(torn) // 2])  # killed while writing it: no index at its end yet
+    with caplog.at_level(logging.WARNING, logger="installation.replay"):
+        perceived = replay_session(ReplayOptions(session, with_perception=True, progress=False))
+    assert perceived["frames"] == intact == 60 and perceived["frames_with_pose"] >= 57
+    assert f"{segments[-1].name} cannot be read (the run was cut short while writing it): skipped" in caplog.text
+    assert replay_session(ReplayOptions(session, progress=False))["rendered_frames"] == 73  # every record still
 
 
 def test_replay_command_line_exports_with_a_progress_bar(media, tmp_path):
@@ -136,3 +140,69 @@ def test_torn_last_lines_are_dropped(tmp_path):
     path = tmp_path / "observations.jsonl"
     path.write_text('{"t": 0.0}\n{"t": 0.03')
     assert read_lines(path) == [{"t": 0.0}]
+
+
+class ForcedQuality:
+    """Adaptive quality told when to step (``steps``: frame number -> new size) instead of timing
+    the frames, so the test says when it acts and reads no clock."""
+
+    def __init__(self, resolution: int, steps: dict[int, int]) -> None:
+        self.resolution, self.steps, self.changes, self._frames = resolution, steps, 0, 0
+
+    def update(self, work_ms: float, generate_ms: float, wall_now: float) -> int | None:
+        self._frames += 1
+        size = self.steps.get(self._frames)
+        if size is not None:
+            self.resolution, self.changes = size, self.changes + 1
+        return size
+
+
+def live_run_deciding_for_itself(media, tmp_path, frames: int = 70):
+    """A live (not lockstep) run, recorded: threaded perception and a painter thread that paints
+    at its own pace, adaptive quality that changes the generator's size three times, the painter's
+    own size changing once, and a performer's style change. Time is stepped by the test."""
+    config = config_from_dict({"record": {"folder": str(tmp_path / "sessions"), "segment_s": 1.0},
+                               "osc": {"listen": ""}, "headless": {"width": 64, "height": 36}})
+    source = VideoFileSource(media / "video" / "intel_asl" / "sorry.mkv", mirror=config.source.mirror)
+    stages = build_stages(config, source, HeadlessDisplay((64, 36), "cover", NullSink()), lockstep=False)
+    stages.quality = ForcedQuality(stages.generator.resolution, {12: 216, 30: 184, 50: 224})
+    clock = FixedStepClock()
+    runtime = Runtime(stages, clock, lockstep=False)
+    stages.recorder.start()
+    stages.scenes.generators.warm_up()
+    for index in range(frames):
+        clock.advance_to(index / 30.0)
+        if index == 25:
+            runtime.inbox.put(ControlCommand("style_set", ("wave",), "osc test"))
+        if index == 35:
+            stages.painter.size = 48  # as the painter thread's own adaptive quality would
+        runtime.step()
+    runtime.close()
+    (session,) = list((tmp_path / "sessions").iterdir())
+    return session
+
+
+def test_a_live_session_with_adaptive_quality_and_a_painter_thread_replays_bit_for_bit(media, tmp_path, monkeypatch):
+    digests = shown_frames(monkeypatch)
+    session = live_run_deciding_for_itself(media, tmp_path)
+    live = list(digests)
+    records = read_lines(session / "observations.jsonl")
+    assert sorted({r["live"]["resolution"] for r in records}) == [184, 216, 224, 256]  # adaptive quality acted
+    paint = [r["live"]["paint"] for r in records]
+    assert {size for _, size, _ in paint} == {48, 64}
+    assert any(shown is not None and shown < frame for frame, _, shown in paint)  # the thread's paintings came late
+
+    digests.clear()
+    stats = replay_session(ReplayOptions(session, progress=False))
+    assert stats["replay"] == {"live_decisions": True, "divergences": 0}
+    assert len(digests) == len(live) == 70
+    assert digests == live  # every frame, bit for bit
+
+    # the same session without its recorded decisions (as recorded before they were): not exact
+    lines = [json.loads(line) for line in (session / "observations.jsonl").read_text().splitlines()]
+    (session / "observations.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "live"}) + "\n"
+                                                         for r in lines))
+    digests.clear()
+    replay_session(ReplayOptions(session, progress=False))
+    differing = sum(a != b for a, b in zip(digests, live))
+    assert differing > 30, differing

@@ -125,6 +125,32 @@ def test_realtime_playback_delivers_the_newest_frame_and_counts_the_rest(media):
     assert playback.dropped >= 4
 
 
+def test_realtime_playback_starts_at_the_loops_first_read_not_while_models_load(media, monkeypatch):
+    # a short clip started when it was opened played out unseen during the warm-up (63 of 66
+    # frames dropped): it must start when the loop, warmed up, first asks for a frame
+    from installation.app import RunOptions, run
+    from installation.generator_pool import GeneratorPool
+
+    playbacks: list[RealtimePlayback] = []
+    opened, warm_up = RealtimePlayback.__init__, GeneratorPool.warm_up
+    playing_at_warm_up: list[bool] = []
+
+    def keep(self, *args, **kwargs):
+        opened(self, *args, **kwargs)
+        playbacks.append(self)
+
+    def warm_up_watched(self):
+        playing_at_warm_up.append(any(playback.playing for playback in playbacks))
+        warm_up(self)
+
+    monkeypatch.setattr(RealtimePlayback, "__init__", keep)
+    monkeypatch.setattr(GeneratorPool, "warm_up", warm_up_watched)
+    stats = run(RunOptions(source=str(media / "video" / "intel_asl" / "yes.mkv"), headless=True, realtime=True,
+                           frames=3))
+    assert stats["rendered_frames"] == 3
+    assert len(playbacks) == 1 and playing_at_warm_up == [False] and playbacks[0].playing
+
+
 def test_camera_grabber_keeps_the_newest_frame_and_reconnects(media, caplog):
     # A video file stands in for the device: OpenCV opens both the same way. It decodes faster
     # than a camera delivers, so the slot is overwritten constantly; at its end the "camera"

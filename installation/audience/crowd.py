@@ -23,10 +23,11 @@ import numpy as np
 
 from installation.audience.detection import DetectorConfig, PeopleDetector
 from installation.audience.primary import PrimaryChooser, PrimaryConfig
-from installation.audience.tracking import Person, Tracker, TrackerConfig
+from installation.audience.tracking import Departure, Person, Tracker, TrackerConfig
 from installation.audience.zones import Zone, ZoneEvent, ZoneWatch, anchor_point
 from installation.config import PerceptionConfig
 from installation.contracts import Frame, Hand, Observation
+from installation.hand_ownership import owned_hands
 from installation.native_logs import quiet_mediapipe
 from installation.perception import MIRRORED_POSE_ORDER, assign_sides
 
@@ -63,6 +64,7 @@ class Audience:
     events: tuple[ZoneEvent, ...] = ()
     anchors: dict[int, tuple[float, float]] = field(default_factory=dict)
     zones: dict[int, frozenset[str]] = field(default_factory=dict)
+    departures: tuple[Departure, ...] = ()  # ids that ended this frame (walked out at an edge, or lost)
 
     @property
     def primary(self) -> Person | None:
@@ -101,6 +103,7 @@ class CrowdPerceiver:
         )
         self.errors = 0
         self.consecutive_errors = 0
+        self.hands_dropped = 0  # hands found near the primary that sat on nobody's or another person's wrist
         self.last_audience: Audience | None = None
 
     def process(self, frame: Frame) -> Observation:
@@ -117,7 +120,7 @@ class CrowdPerceiver:
             image = self._inference_image(frame.image_bgr)
             detections = self.detector.detect(image, self.tracker.hints(t))
             audience = self._audience(frame, self.tracker.update(detections, t))
-            pose, hands = self._primary_body(image, audience.primary, frame.mirrored)
+            pose, hands = self._primary_body(image, audience, frame.mirrored)
             self.consecutive_errors = 0
         except Exception:  # MediaPipe raises plain RuntimeError/ValueError on bad input
             self.errors += 1
@@ -126,7 +129,17 @@ class CrowdPerceiver:
             audience, pose, hands = Audience(frame.index, t), _EMPTY_POSE, ()
         self.last_audience = audience
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return Observation(frame.index, t, frame.wall_s, pose, hands, elapsed_ms, audience=audience), audience
+        visitor = audience.primary_id or 0  # a new primary is a new visitor to the smoother and gestures
+        return Observation(frame.index, t, frame.wall_s, pose, hands, elapsed_ms, audience=audience,
+                           visitor=visitor), audience
+
+    def counters(self) -> dict[str, int]:
+        """What the stage threw away instead of passing on, by kind: hands on nobody's or another
+        person's wrist, searched bodies that were a painted person found again (ghosts), followers
+        that latched onto someone already found (shadowed, reset), and id moves refused by the
+        tracker's appearance or speed gate."""
+        return {"hands_dropped": self.hands_dropped, "people_ghosts": self.detector.ghosts,
+                "people_shadowed": self.detector.shadowed, "id_moves_refused": self.tracker.refused}
 
     def close(self) -> None:
         self.detector.close()
@@ -148,16 +161,25 @@ class CrowdPerceiver:
         candidates = [p for p in people if self.zone_watch.interacting(p.id)]
         primary_id = self.chooser.choose(candidates, frame.timestamp_s)
         zones = {p.id: self.zone_watch.zones_of(p.id) for p in people}
-        return Audience(frame.index, frame.timestamp_s, people, primary_id, events, anchors, zones)
+        return Audience(frame.index, frame.timestamp_s, people, primary_id, events, anchors, zones,
+                        self.tracker.departures)
 
-    def _primary_body(self, image_bgr: np.ndarray, primary: Person | None,
+    def _primary_body(self, image_bgr: np.ndarray, audience: Audience,
                       mirrored: bool) -> tuple[np.ndarray, tuple[Hand, ...]]:
+        primary = audience.primary
         if primary is None or primary.landmarks.shape[0] == 0:
             return _EMPTY_POSE, ()  # nobody, or the primary coasts this frame: the smoother holds
         # Pose names sides as seen in an unmirrored image; in a mirrored one swap the pairs so
         # LEFT_* is the visitor's own left, as the single-person Perceiver does.
         pose = primary.landmarks[MIRRORED_POSE_ORDER] if mirrored else primary.landmarks
-        return pose, self._primary_hands(image_bgr, primary.box, pose, mirrored)
+        found = self._primary_hands(image_bgr, primary.box, pose, mirrored)
+        # The crop around the primary also holds the hands of anyone close: keep only the hands on
+        # the primary's own wrists (gestures are only ever read from those).
+        others = [p.landmarks for p in audience.people if p.id != primary.id and p.landmarks.shape[0]]
+        height, width = image_bgr.shape[:2]
+        owned = owned_hands(found, primary.landmarks, others, width / height)
+        self.hands_dropped += owned.dropped
+        return pose, owned.hands
 
     def _primary_hands(self, image_bgr: np.ndarray, box: np.ndarray, pose: np.ndarray,
                        mirrored: bool) -> tuple[Hand, ...]:

@@ -6,16 +6,23 @@ measurements that chose them over HOG boxes and segmentation blobs):
 
 1. **Followed**: each tracked person's predicted box, grown by a margin, is cropped and given to
    that person's own Pose instance in tracking mode (a Pose instance keeps temporal state, so one
-   instance must only ever see one person).
-2. **Searched**: everyone already found is painted out with flat grey and a static-mode Pose runs
-   on the whole (scaled) image; whoever it finds is painted out in turn, until it finds nobody or
-   ``max_people`` are found. This is what finds newcomers.
-3. **Scanned**: one full-height window of the painted image per frame, in turn, for a person too
+   instance must only ever see one person). The heads and torsos of the people followed before
+   are painted out of the crop, so a follower whose person is hidden does not latch onto the one
+   in front; a follower that still comes back with someone already found is reset.
+2. **Searched**: the head and torso of everyone already found are painted out with flat grey (not
+   their whole box: a second person overlapping the first keeps their face) and a static-mode Pose
+   runs on the whole (scaled) image; whoever it finds is painted out in turn, until it finds
+   nobody or ``max_people`` are found. This is what finds newcomers.
+3. **Beside**: one window per frame, in turn, straddling the left or right edge of someone found:
+   Pose's detector wants a body that fills a good part of its input, so a second dancer at the
+   first one's shoulder is found in a window around that shoulder and missed in the whole image.
+4. **Scanned**: one full-height window of the painted image per frame, in turn, for a person too
    small beside the others for the whole-image search to notice.
 
 Landmarks from a crop are mapped back to full-image normalised coordinates; two regions that
-found the same body are merged (landmark-box IoU). Each detection carries an HSV colour histogram
-of its torso for the tracker's appearance term.
+found the same body are merged when their landmarks lie on each other (``same_body``; boxes alone
+can't tell two overlapping people from one). Each detection carries its torso colour histogram
+and limb proportions (``appearance``) for the tracker.
 """
 
 from __future__ import annotations
@@ -27,17 +34,20 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from installation.appearance import (  # noqa: F401 - re-exported for callers of this module
+    TORSO, histogram_distance, limb_proportions, torso_descriptor)
+from installation.audience.regions import face_on_paint, paint_core, to_image
 from installation.contracts import POSE_LANDMARK_COUNT, PoseLandmark
 from installation.native_logs import quiet_mediapipe
 
 log = logging.getLogger(__name__)
 
 
-HIST_BINS = (16, 4)  # hue x saturation: clothing colour; value (brightness) is left out, it follows the lighting
-DESCRIPTOR_SIZE = HIST_BINS[0] * HIST_BINS[1]
-_TORSO = (PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER, PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP)
-_HEAD_AND_SHOULDERS = (PoseLandmark.NOSE, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER)
-_GREY = 127  # the paint that hides a found person from the search: no edges, no skin, no colour
+_TORSO = list(TORSO)
+_CORE = (PoseLandmark.NOSE, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER,
+         PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP)  # where two detections of one body must agree
+_CORE_SWAPPED = (PoseLandmark.NOSE, PoseLandmark.RIGHT_SHOULDER, PoseLandmark.LEFT_SHOULDER,
+                 PoseLandmark.RIGHT_HIP, PoseLandmark.LEFT_HIP)
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,10 @@ class DetectorConfig:
     min_confidence: float = 0.3  # mean torso visibility below this: not a person
     crop_margin: float = 0.25  # a followed crop grows by this fraction of the box height on each side
     mask_margin: float = 0.08  # the painted-out box grows by this fraction of its size, each side
-    duplicate_iou: float = 0.5  # two landmark boxes overlapping more than this are one body
+    same_body_distance: float = 0.5  # core landmarks closer than this many shoulder widths (mean): one body
     search_width: int = 640  # the searched image is scaled to this width (0 = as captured)
     scan_width: float = 0.75  # scan windows are this many image heights wide (0 = no scan)
+    beside_width: float = 0.9  # a window beside a found person is this many of their box heights wide (0 = none)
     search_every: int = 1  # look for newcomers every this many frames (the followed run every frame)
 
 
@@ -65,7 +76,8 @@ class PersonDetection:
     ``box`` is (x0, y0, x1, y1) in normalised image units, ``landmarks`` (33, 4) x y z visibility in
     full-image normalised units (MediaPipe's convention), ``confidence`` the mean visibility of the
     torso landmarks, ``descriptor`` an L1-normalised (64,) hue-saturation histogram of the torso,
-    ``source`` "followed", "searched" or "scanned" and ``hint`` the key of the followed region (-1: searched).
+    ``proportions`` (10,) bone lengths in shoulder widths (NaN: not seen), ``source`` "followed",
+    "searched", "beside" or "scanned" and ``hint`` the key of the followed region (-1: searched).
     """
 
     box: np.ndarray
@@ -74,6 +86,7 @@ class PersonDetection:
     descriptor: np.ndarray
     source: str = "searched"
     hint: int = -1
+    proportions: np.ndarray = field(default_factory=lambda: np.full(10, np.nan, np.float32), repr=False)
 
     @property
     def centre(self) -> np.ndarray:
@@ -112,42 +125,26 @@ def landmark_box(landmarks: np.ndarray, min_visibility: float) -> np.ndarray:
     return np.clip(np.array([x0, y0, x1, y1], np.float32), 0.0, 1.0)
 
 
-def same_body(a: PersonDetection, b: PersonDetection) -> bool:
-    """True when two detections put the nose and both shoulders in the same places (within half a
-    shoulder width on average): one body found from two regions. Boxes alone can't tell, as a
-    half-hidden body's box changes with how much of the legs each run guessed."""
+def same_body(a: PersonDetection, b: PersonDetection, max_distance: float = 0.5) -> bool:
+    """True when two detections put the nose, shoulders and hips (those seen in both) in the same
+    places, within ``max_distance`` shoulder widths on average: one body found from two regions.
+    Boxes can't tell: two people overlapping mid-frame have nearly one box, and one half-hidden
+    body's box changes with how much of the legs each run guessed."""
     if a.landmarks.shape[0] != POSE_LANDMARK_COUNT or b.landmarks.shape[0] != POSE_LANDMARK_COUNT:
         return False
-    pa, pb = a.landmarks[list(_HEAD_AND_SHOULDERS), :2], b.landmarks[list(_HEAD_AND_SHOULDERS), :2]
-    shoulders = max(float(np.linalg.norm(pa[1] - pa[2])), float(np.linalg.norm(pb[1] - pb[2])),
+    pa = a.landmarks[list(_CORE)]
+    shoulders = max(float(np.linalg.norm(pa[1, :2] - pa[2, :2])),
+                    float(np.linalg.norm(b.landmarks[_CORE[1], :2] - b.landmarks[_CORE[2], :2])),
                     0.1 * float(max(a.box[3] - a.box[1], b.box[3] - b.box[1])))  # side-on shoulders overlap
-    return float(np.linalg.norm(pa - pb, axis=1).mean()) < 0.5 * shoulders
-
-
-def torso_descriptor(image_hsv: np.ndarray, landmarks: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The (64,) L1-normalised hue-saturation histogram of the torso (shoulders to hips), or of the
-    middle of ``box`` when the torso landmarks are missing; a uniform histogram if nothing is left."""
-    height, width = image_hsv.shape[:2]
-    if landmarks.shape[0] == POSE_LANDMARK_COUNT:
-        torso = landmarks[list(_TORSO), :2]
-        x0, y0 = torso.min(axis=0)
-        x1, y1 = torso.max(axis=0)
-    else:
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        x0, y0, x1, y1 = box[0] + 0.25 * bw, box[1] + 0.25 * bh, box[2] - 0.25 * bw, box[1] + 0.6 * bh
-    xa, xb = int(np.clip(x0 * width, 0, width - 1)), int(np.clip(x1 * width, 1, width))
-    ya, yb = int(np.clip(y0 * height, 0, height - 1)), int(np.clip(y1 * height, 1, height))
-    patch = image_hsv[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
-    hist = cv2.calcHist([patch], [0, 1], None, list(HIST_BINS), [0, 180, 0, 256]).reshape(-1)
-    total = float(hist.sum())
-    if total <= 0:
-        return np.full(DESCRIPTOR_SIZE, 1.0 / DESCRIPTOR_SIZE, np.float32)
-    return (hist / total).astype(np.float32)
-
-
-def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Bhattacharyya (Hellinger) distance of two L1-normalised histograms: 0 same, 1 disjoint."""
-    return float(np.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(a * b))))))
+    # A run that sees the body from behind names its sides the other way round: compare both ways.
+    for order in (_CORE, _CORE_SWAPPED):
+        pb = b.landmarks[list(order)]
+        shared = (pa[:, 3] >= 0.3) & (pb[:, 3] >= 0.3)
+        if int(shared.sum()) < 2:
+            shared[:] = True  # nothing trustworthy in both: compare all five, as guessed
+        if float(np.linalg.norm(pa[shared, :2] - pb[shared, :2], axis=1).mean()) < max_distance * shoulders:
+            return True
+    return False
 
 
 class PeopleDetector:
@@ -177,6 +174,9 @@ class PeopleDetector:
         self._slot_of: dict[int, int] = {}  # hint key -> follower index
         self._search = pose(True)
         self._scan_index = 0  # which scan window runs next (one per frame, in turn)
+        self._beside_index = 0  # which beside window runs next
+        self.shadowed = 0  # followed runs that came back with someone already found (follower reset)
+        self.ghosts = 0  # searched bodies whose face lay on paint: a painted person found again, dropped
         self._calls = 0
 
     def detect(self, image_bgr: np.ndarray, hints: Sequence[RegionHint] = ()) -> list[PersonDetection]:
@@ -191,9 +191,16 @@ class PeopleDetector:
             slot = self._claim(hint.key)
             if slot is None:
                 continue  # more tracks than slots: the search may still find this person
-            detection = self._follow(image_bgr, hsv, hint, self._followers[slot])
-            if detection is not None and not self._duplicate(detection, found):
-                found.append(detection)
+            detection = self._follow(image_bgr, hsv, hint, self._followers[slot], found)
+            if detection is None:
+                continue
+            if self._duplicate(detection, found):
+                # This follower latched onto someone already found (its own person is hidden
+                # behind them): forget its state, so it detects afresh instead of shadowing.
+                self._followers[slot].reset()
+                self.shadowed += 1
+                continue
+            found.append(detection)
         searching = self._calls % max(1, self.config.search_every) == 0
         self._calls += 1
         if searching and len(found) < self.config.max_people:
@@ -222,7 +229,8 @@ class PeopleDetector:
             self._slot_of[key] = self._free.pop(0)
         return self._slot_of[key]
 
-    def _follow(self, image_bgr: np.ndarray, hsv: np.ndarray, hint: RegionHint, pose) -> PersonDetection | None:
+    def _follow(self, image_bgr: np.ndarray, hsv: np.ndarray, hint: RegionHint, pose,
+                others: Sequence[PersonDetection]) -> PersonDetection | None:
         height, width = image_bgr.shape[:2]
         x0, y0, x1, y1 = (float(v) for v in hint.box)
         pad = self.config.crop_margin * (y1 - y0)
@@ -234,13 +242,15 @@ class PeopleDetector:
         ya, yb = int(max(0.0, y0 - pad) * height), int(np.ceil(min(1.0, y1 + pad) * height))
         if xb - xa < 8 or yb - ya < 8:
             return None
-        landmarks = self._run(pose, image_bgr[ya:yb, xa:xb])
+        crop = image_bgr[ya:yb, xa:xb]
+        if others:
+            crop = crop.copy()  # painted on below: never paint the caller's frame
+            for other in others:
+                paint_core(crop, other.landmarks, (xa / width, ya / height, (xb - xa) / width, (yb - ya) / height))
+        landmarks = self._run(pose, crop)
         if landmarks is None:
             return None
-        # crop-normalised -> image-normalised; z is in units of the crop's width, like x
-        landmarks[:, 0] = (xa + landmarks[:, 0] * (xb - xa)) / width
-        landmarks[:, 1] = (ya + landmarks[:, 1] * (yb - ya)) / height
-        landmarks[:, 2] *= (xb - xa) / width
+        to_image(landmarks, xa, ya, xb - xa, yb - ya, width, height)
         detection = self._detection(hsv, landmarks, "followed", hint.key)
         return detection if detection.confidence >= self.config.min_confidence else None
 
@@ -254,51 +264,72 @@ class PeopleDetector:
         else:
             scaled = image_bgr.copy()  # painted on below: never paint the caller's frame
         for detection in found:
-            self._paint_out(scaled, detection.box)
+            paint_core(scaled, detection.landmarks)
         more: list[PersonDetection] = []
-        while len(found) + len(more) < self.config.max_people:
+        for _ in range(self.config.max_people - len(found)):  # bounded: a run that finds a duplicate costs a turn
             landmarks = self._run(self._search, scaled)
             if landmarks is None:
                 break
             detection = self._detection(hsv, landmarks, "searched", -1)
-            self._paint_out(scaled, detection.box)
-            if detection.confidence < self.config.min_confidence:
-                continue  # painted out anyway, so the search moves on instead of finding it again
-            if not self._duplicate(detection, found + more):
+            ghost = face_on_paint(scaled, landmarks)
+            paint_core(scaled, landmarks)
+            if ghost:
+                self.ghosts += 1
+            elif detection.confidence >= self.config.min_confidence and not self._duplicate(detection, found + more):
                 more.append(detection)
-        if len(found) + len(more) < self.config.max_people:
-            detection = self._scan(scaled, hsv)
+        for window in (self._beside_window, self._scan_window):
+            if len(found) + len(more) >= self.config.max_people:
+                break
+            detection = self._search_window(scaled, hsv, window(scaled.shape, found + more))
             if detection is not None and not self._duplicate(detection, found + more):
                 more.append(detection)
+                paint_core(scaled, detection.landmarks)
         return more
 
-    def _scan(self, painted: np.ndarray, hsv: np.ndarray) -> PersonDetection | None:
-        """Run the search on one full-height window of the painted image, the next in turn each
-        frame. Pose's detector looks for a body that fills a good part of its input, so a person
-        standing small beside someone bigger (painted out or not) is found in a window and missed
-        in the whole image; one window per frame keeps the cost at one Pose run."""
-        height, width = painted.shape[:2]
+    def _beside_window(self, shape: tuple[int, ...], found: Sequence[PersonDetection]) -> tuple[int, int, int, int] | None:
+        """The next window straddling the left or right edge of someone found (in turn, one a
+        frame): (x0, y0, x1, y1) pixels of the searched image, or None with nobody found."""
+        height, width = shape[:2]
+        if not found or self.config.beside_width <= 0:
+            return None
+        edges = [(d, side) for d in sorted(found, key=lambda d: float(d.box[0])) for side in (0, 2)]
+        detection, side = edges[self._beside_index % len(edges)]
+        self._beside_index += 1
+        box = detection.box
+        box_h = float(box[3] - box[1]) * height
+        half = 0.5 * self.config.beside_width * box_h
+        cx = float(box[side]) * width
+        xa, xb = int(max(0.0, cx - half)), int(min(float(width), cx + half))
+        ya, yb = int(max(0.0, float(box[1]) * height - 0.25 * box_h)), int(min(float(height), float(box[3]) * height + 0.1 * box_h))
+        return (xa, ya, xb, yb) if xb - xa >= 16 and yb - ya >= 16 else None
+
+    def _scan_window(self, shape: tuple[int, ...], found: Sequence[PersonDetection]) -> tuple[int, int, int, int] | None:
+        """The next full-height window of the image (in turn, one a frame), for a person standing
+        small beside bigger ones; None when the image is narrower than a window."""
+        height, width = shape[:2]
         window = int(round(self.config.scan_width * height))
         if window <= 0 or window >= width:
             return None
         starts = np.linspace(0, width - window, int(np.ceil(2 * width / window)) - 1).astype(int)
         xa = int(starts[self._scan_index % len(starts)])
         self._scan_index += 1
-        landmarks = self._run(self._search, painted[:, xa:xa + window])
+        return xa, 0, xa + window, height
+
+    def _search_window(self, painted: np.ndarray, hsv: np.ndarray,
+                       window: tuple[int, int, int, int] | None) -> PersonDetection | None:
+        if window is None:
+            return None
+        xa, ya, xb, yb = window
+        height, width = painted.shape[:2]
+        landmarks = self._run(self._search, painted[ya:yb, xa:xb])
         if landmarks is None:
             return None
-        landmarks[:, 0] = (xa + landmarks[:, 0] * window) / width
-        landmarks[:, 2] *= window / width
-        detection = self._detection(hsv, landmarks, "scanned", -1)
+        to_image(landmarks, xa, ya, xb - xa, yb - ya, width, height)
+        if face_on_paint(painted, landmarks):
+            self.ghosts += 1
+            return None
+        detection = self._detection(hsv, landmarks, "scanned" if yb - ya == height else "beside", -1)
         return detection if detection.confidence >= self.config.min_confidence else None
-
-    def _paint_out(self, image: np.ndarray, box: np.ndarray) -> None:
-        height, width = image.shape[:2]
-        m = self.config.mask_margin
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        xa, xb = int(max(0.0, box[0] - m * bw) * width), int(np.ceil(min(1.0, box[2] + m * bw) * width))
-        ya, yb = int(max(0.0, box[1] - m * bh) * height), int(np.ceil(min(1.0, box[3] + m * bh) * height))
-        image[ya:yb, xa:xb] = _GREY
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -313,9 +344,23 @@ class PeopleDetector:
 
     def _detection(self, hsv: np.ndarray, landmarks: np.ndarray, source: str, hint: int) -> PersonDetection:
         box = landmark_box(landmarks, self.config.min_visibility)
-        confidence = float(landmarks[list(_TORSO), 3].mean())
-        return PersonDetection(box, landmarks, confidence, torso_descriptor(hsv, landmarks, box), source, hint)
+        confidence = float(landmarks[_TORSO, 3].mean())
+        aspect = hsv.shape[1] / hsv.shape[0]
+        return PersonDetection(box, landmarks, confidence, torso_descriptor(hsv, landmarks, box), source, hint,
+                               limb_proportions(landmarks, aspect))
 
     def _duplicate(self, detection: PersonDetection, others: Sequence[PersonDetection]) -> bool:
-        return any(box_iou(detection.box, other.box) > self.config.duplicate_iou or same_body(detection, other)
+        """The same body as one of ``others``, or a ghost made of one of their limbs (a small body
+        inside a bigger one's box: Pose assembles one from a painted person's arm and leg)."""
+        return any(same_body(detection, other, self.config.same_body_distance) or _inside(detection.box, other.box)
                    for other in others)
+
+
+def _inside(small: np.ndarray, big: np.ndarray) -> bool:
+    """True when ``small`` lies at least 80 % inside ``big`` and is under 0.7 of its height."""
+    w = min(small[2], big[2]) - max(small[0], big[0])
+    h = min(small[3], big[3]) - max(small[1], big[1])
+    area = float((small[2] - small[0]) * (small[3] - small[1]))
+    if w <= 0 or h <= 0 or area <= 0:
+        return False
+    return float(w * h) / area >= 0.8 and float(small[3] - small[1]) < 0.7 * float(big[3] - big[1])

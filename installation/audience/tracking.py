@@ -1,11 +1,17 @@
 """Stable ids for the people found frame by frame.
 
 Each track predicts its box with constant velocity; detections are matched to predictions by a
-cost mixing overlap (IoU), centre distance in body heights and clothing colour (histogram
-distance), with an optimal assignment (an exact search over the few people an installation sees).
+cost mixing overlap (IoU), centre distance in body heights, clothing colour (histogram distance)
+and build (limb proportions), with an optimal assignment (an exact search over the few people an
+installation sees; confirmed tracks are matched first). An id moves to a sighting only if appearance and motion both agree: a pair
+whose colour differs more than ``max_appearance``, or that would need the body to move faster than
+``max_speed`` body heights a second, is never matched, whatever the total cost.
+
 Hysteresis on both ends: a track gets a public id only after ``confirm_hits`` matches in a row,
 and a confirmed track coasts on its prediction through ``max_missed`` unmatched frames before it
-is dropped. Public ids count up from 1 and are never reused within a run.
+is dropped. A confirmed track last seen touching an edge of the picture and not found again has
+walked out: it ends at once (a ``Departure`` at the edge), so whoever stands there next gets a new
+id. Public ids count up from 1 and are never reused within a run.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from installation.audience.detection import PersonDetection, RegionHint, box_iou, histogram_distance
+from installation.appearance import histogram_distance, proportion_distance
+from installation.audience.detection import PersonDetection, RegionHint, box_iou
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,21 @@ class TrackerConfig:
     max_distance: float = 1.0  # gate: centres further apart than this many box heights never match
     velocity_smoothing: float = 0.5  # weight of the newest velocity measurement
     appearance_rate: float = 0.1  # how fast a track's colour histogram follows new sightings
+    proportion_weight: float = 0.2  # median relative difference of limb proportions (capped at 1)
+    max_appearance: float = 0.6  # gate: torso colours further apart than this never match
+    max_speed: float = 6.0  # gate: body heights per second; a sprint is ~3, a pose jumping to another body 10+
+    edge_margin: float = 0.02  # a box this near the picture's edge touches it (normalised units)
+    edge_missed: int = 2  # a track last seen at an edge coasts at most this many frames, not max_missed
+
+
+@dataclass(frozen=True)
+class Departure:
+    """A confirmed person's id ended at media time ``t``: ``at_edge`` True when they walked out at
+    an edge of the picture, False when they were lost from view for ``max_missed`` frames."""
+
+    person_id: int
+    t: float
+    at_edge: bool
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,7 @@ class _Track:
         self.box = detection.box.astype(np.float32)
         self.landmarks = detection.landmarks
         self.descriptor = detection.descriptor.copy()
+        self.proportions = detection.proportions.copy()
         self.confidence = detection.confidence
         self.velocity = np.zeros(2, np.float32)
         self.first_seen_s = self.last_seen_s = t
@@ -91,6 +114,10 @@ class _Track:
             self.velocity = (a * moved + (1 - a) * self.velocity).astype(np.float32)
         r = config.appearance_rate
         self.descriptor = (1 - r) * self.descriptor + r * detection.descriptor
+        seen = np.isfinite(detection.proportions)
+        known = seen & np.isfinite(self.proportions)
+        self.proportions[known] = (1 - r) * self.proportions[known] + r * detection.proportions[known]
+        self.proportions[seen & ~known] = detection.proportions[seen & ~known]
         self.box, self.landmarks, self.confidence = detection.box.astype(np.float32), detection.landmarks, detection.confidence
         self.last_seen_s = t
         self.hits += 1
@@ -147,6 +174,8 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._next_key = 0
         self._next_id = 1
+        self.departures: tuple[Departure, ...] = ()  # the ids that ended in the last update
+        self.refused = 0  # pairs cheap enough to match but refused by the appearance or speed gate
 
     def hints(self, t: float) -> list[RegionHint]:
         """Each live track's predicted box at time t: confirmed tracks first, the oldest first,
@@ -159,19 +188,28 @@ class Tracker:
         every live track (tentative ones have ``confirmed`` False and id 0), oldest first."""
         config = self.config
         cost = self._costs(detections, t)
-        pairs = assign(cost, config.max_cost)
+        # Matching cascade: confirmed people choose first, tentative tracks share what is left, so
+        # a newcomer's track started on someone's body while their follower lost them for a frame
+        # never takes that person's sighting from them.
+        confirmed = [r for r, track in enumerate(self._tracks) if track.id]
+        pairs = [(confirmed[r], c) for r, c in assign(cost[confirmed], config.max_cost)]
+        free_cols = [c for c in range(len(detections)) if c not in {c for _, c in pairs}]
+        tentative = [r for r, track in enumerate(self._tracks) if not track.id]
+        pairs += [(tentative[r], free_cols[c]) for r, c in assign(cost[np.ix_(tentative, free_cols)], config.max_cost)]
         matched_tracks = {r for r, _ in pairs}
         matched_dets = {c for _, c in pairs}
         for r, c in pairs:
             self._tracks[r].match(detections[c], t, config)
-        survivors = []
+        survivors, departures = [], []
         for r, track in enumerate(self._tracks):
             if r not in matched_tracks:
                 track.missed += 1
-                if track.id == 0 or track.missed > config.max_missed or not _on_screen(track.predict(t)):
-                    if track.id:
-                        log.debug("person %d left at %.2f s", track.id, t)
-                    continue  # a tentative track dies at its first miss: flicker never gets an id
+                at_edge = _walked_out(track, config)
+                if track.id == 0 or at_edge or track.missed > config.max_missed or not _on_screen(track.predict(t)):
+                    if track.id:  # a tentative track dies at its first miss: flicker never gets an id
+                        departures.append(Departure(track.id, t, at_edge or not _on_screen(track.predict(t))))
+                        log.debug("person %d left at %.2f s (%s)", track.id, t, "edge" if at_edge else "lost")
+                    continue
             if track.id == 0 and track.hits >= config.confirm_hits:
                 track.id, self._next_id = self._next_id, self._next_id + 1
             survivors.append(track)
@@ -180,6 +218,7 @@ class Tracker:
                 survivors.append(_Track(self._next_key, detection, t))
                 self._next_key += 1
         self._tracks = survivors
+        self.departures = tuple(departures)
         return tuple(self._person(track, t) for track in self._tracks)
 
     def _costs(self, detections: Sequence[PersonDetection], t: float) -> np.ndarray:
@@ -193,8 +232,16 @@ class Tracker:
                 iou = box_iou(predicted, detection.box)
                 if iou <= 0 and distance > config.max_distance:
                     continue
-                cost[r, c] = (config.iou_weight * (1 - iou) + config.distance_weight * min(distance, 1.0)
-                              + config.appearance_weight * histogram_distance(track.descriptor, detection.descriptor))
+                colour = histogram_distance(track.descriptor, detection.descriptor)
+                build = min(proportion_distance(track.proportions, detection.proportions), 1.0)
+                dt = max(t - track.last_seen_s, 1e-3)
+                speed = float(np.linalg.norm(_centre(track.box) - _centre(detection.box))) / height / dt
+                value = (config.iou_weight * (1 - iou) + config.distance_weight * min(distance, 1.0)
+                         + config.appearance_weight * colour + config.proportion_weight * build)
+                if colour > config.max_appearance or speed > config.max_speed:
+                    self.refused += int(value < config.max_cost)
+                    continue  # appearance and motion must both agree before an id moves
+                cost[r, c] = value
         return cost
 
     def _person(self, track: _Track, t: float) -> Person:
@@ -203,6 +250,19 @@ class Tracker:
         return Person(track.id, box, track.landmarks if seen else _EMPTY_POSE, t - track.first_seen_s,
                       track.first_seen_s, track.last_seen_s, track.id > 0, track.velocity.copy(), track.missed,
                       track.confidence)
+
+
+def _walked_out(track: _Track, config: TrackerConfig) -> bool:
+    """True when a confirmed track unseen this frame was last seen touching the left or right edge
+    (people walk out sideways) and was heading out, or has stayed unseen there ``edge_missed``
+    frames: someone standing at the edge may be missed for a frame without losing their id."""
+    box, vx = track.box, float(track.velocity[0])
+    outward = 0.05  # image widths per second: slower than this is standing, not leaving
+    if box[0] <= config.edge_margin:
+        return vx < -outward or track.missed > config.edge_missed
+    if box[2] >= 1 - config.edge_margin:
+        return vx > outward or track.missed > config.edge_missed
+    return False
 
 
 def _on_screen(box: np.ndarray) -> bool:

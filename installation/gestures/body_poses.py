@@ -3,8 +3,11 @@
 Measured in body coordinates (``BodyFrame``: shoulder widths from the shoulder midpoint, u to
 the visitor's right, v up), so they hold at any distance from the camera and in mirrored or
 unmirrored images. Each confidence is a fuzzy AND (``min``) of soft facts (linear ramps, 0.5 at
-the midpoint of their thresholds), times the visibility trust of the landmarks it uses: a pose
-whose wrists are out of the picture has no confidence, rather than a guessed one.
+the midpoint of their thresholds), times the trust of the landmarks it uses: their visibility,
+and 0 for a landmark more than 5 % outside the picture (Pose guesses legs below the frame's edge with a
+visibility that can pass): a pose whose wrists or knees are not in the picture has no
+confidence, rather than a guessed one. The recogniser gives no body poses at all when a hand is
+big beside the shoulders (a hand close-up: the "body" around it is a guess).
 
 - arms up: both wrists at least ~0.55 shoulder widths above the shoulder line and above the nose.
 - T-pose: both wrists ~1.3+ shoulder widths out from their shoulder, within ~0.4 of shoulder
@@ -39,6 +42,7 @@ T_REACH = (1.0, 1.5)  # wrist out from its own shoulder, horizontally
 T_LEVEL = (0.6, 0.3)  # |wrist or elbow height - shoulder height|
 TOGETHER_GAP = (0.6, 0.3)  # between the two wrists
 TOGETHER_HEIGHT = (-1.3, -0.9)  # the hands' midpoint above this height (chest or higher)
+IN_VIEW_MARGIN = 0.05  # image units: a wrist raised just past the top edge still counts as seen
 CROUCH_THIGH_DROP = (0.6, 0.35)  # knee below hip, in torso lengths (shoulder mid to hip mid)
 
 _SIDES = {
@@ -54,7 +58,8 @@ class PoseView:
     def __init__(self, pose: np.ndarray, frame: BodyFrame, aspect: float) -> None:
         self.frame = frame
         self.uv = frame.to_body(isotropic(pose[:, :2], aspect))  # (33, 2)
-        self._trust = visibility_trust(pose[:, 3])  # (33,)
+        inside = np.all((pose[:, :2] >= -IN_VIEW_MARGIN) & (pose[:, :2] <= 1.0 + IN_VIEW_MARGIN), axis=1)  # (33,)
+        self._trust = visibility_trust(pose[:, 3]) * inside  # (33,)
 
     def point(self, landmark: PoseLandmark) -> np.ndarray:
         return self.uv[landmark]

@@ -2,22 +2,23 @@
 
 Each gesture is a conjunction of a few geometric facts about the hand, each measured as a soft
 truth value (a linear ramp between two thresholds, 0.5 at their midpoint) and combined with
-``min`` (fuzzy AND). The thresholds were read off 4,787 real MediaPipe hands of
-``keypoint.csv`` (Open / Close / Pointer / OK) and the photos in ``media/images/hands``; see
-docs/gestures.md for the table.
+``min`` (fuzzy AND). The thresholds were read off real MediaPipe hands (``keypoint.csv``, the
+photos in ``media/images/hands`` and the letters of ``tfjs_asl_hand.25fps.mp4``); see
+docs/gestures.md for the table and the confusion matrix.
 
-The facts are invariant to the hand's size and distance (ratios of lengths), to left/right and
-to mirroring (no left-right direction is used). Up/down is used: a thumbs-up needs the thumb
-above the rest of the hand.
+The facts are angles between the hand's bones in 3-D (x, y and MediaPipe's z, one unit after
+``isotropic``), so they do not change with the hand's size, distance, left/right, mirroring or
+how it is turned: a finger pointing at the camera is foreshortened to a dot in the image, but its
+joints are still straight. Up/down is used only for the thumb's direction (up vs down).
 
 Facts:
-- finger extended: its tip is farther from the wrist than its middle joint (PIP), by the ratio
-  ``tip-wrist / pip-wrist``: curled fingers fold back toward the wrist (~0.7), straight ones
-  reach past it (~1.4). Measured in 3D when z is given, so a finger pointing at the camera still
-  counts as extended.
-- thumb out: thumb tip away from the index knuckle, in palm lengths (wrist to middle knuckle).
-- thumb up: the thumb's direction (knuckle to tip) within ~45 degrees of straight up, and its tip
-  above every other landmark.
+- finger extended / curled: the sum of its three joint angles (knuckle, middle and end joint;
+  0 = straight). Straight fingers bend ~10-60 degrees in all, a fist's ~200-280.
+- thumb out: the thumb straight (its two outer joints bend little) and its tip clear of every
+  landmark of the four fingers, in palm lengths (wrist to middle knuckle).
+- thumb up / down: the thumb's direction (knuckle to tip) within ~45 degrees of straight up
+  (down), and its tip above (below) every other landmark.
+- thumb across: its tip over the palm, near the middle and ring knuckles (four, not an open palm).
 - touch: thumb tip and index tip within ~0.3 palm lengths.
 """
 
@@ -38,26 +39,40 @@ class HandShape(str, enum.Enum):
     POINTING = "pointing"
     VICTORY = "victory"
     THUMBS_UP = "thumbs_up"
+    THUMBS_DOWN = "thumbs_down"
     PINCH = "pinch"
     OK = "ok"
+    CALL = "call"  # thumb and little finger out (the "phone" / shaka)
+    ROCK = "rock"  # index and little finger up
+    THREE = "three"  # index, middle and ring up
+    FOUR = "four"  # four fingers up, thumb folded in
+    LITTLE_FINGER = "little_finger"
+    GUN = "gun"  # index out, thumb up
+    TWO_FINGERS = "two_fingers"  # index and middle together (not spread as in victory)
 
 
 # (low, high) of each ramp: the fact is 0 at low and 1 at high (either order).
-EXTENDED_REACH = (0.95, 1.2)  # tip-wrist / pip-wrist
-CURLED_REACH = (1.3, 1.0)  # "not extended" is looser than "extended": a half-bent finger is neither
-THUMB_OUT = (0.55, 0.85)  # thumb tip to index knuckle, palm lengths
-THUMB_UP_COS = (0.55, 0.8)  # cosine between the thumb and straight up (~57 .. ~37 degrees)
-THUMB_ABOVE = (0.1, 0.3)  # thumb tip above the highest other landmark, palm lengths
+EXTENDED_BEND = (110.0, 60.0)  # sum of a finger's three joint angles, degrees
+CURLED_BEND = (80.0, 140.0)  # "not extended" is looser than "extended": a half-bent finger is neither
+THUMB_STRAIGHT = (70.0, 35.0)  # sum of the thumb's two outer joint angles, degrees
+THUMB_CLEAR = (0.35, 0.55)  # thumb tip to the nearest landmark of the four fingers, palm lengths
+THUMB_UP_COS = (0.55, 0.8)  # cosine between the thumb and straight up / down (~57 .. ~37 degrees)
+THUMB_ABOVE = (0.1, 0.3)  # thumb tip above (below) the highest (lowest) other landmark, palm lengths
 TOUCH = (0.45, 0.25)  # thumb tip to index tip, palm lengths
-INDEX_REACHING = (0.85, 1.0)  # pinch: the index reaches out to the thumb, not folded in a fist
-V_SPREAD = (0.2, 0.4)  # victory: index tip to middle tip, palm lengths
+INDEX_REACHING = (140.0, 90.0)  # pinch: the index bends less than a fist's, reaching out to the thumb
+THUMB_ACROSS = (0.6, 0.4)  # four: thumb tip to the middle of the middle and ring knuckles, palm lengths
+V_SPREAD = (0.2, 0.4)  # victory: index tip to middle tip, palm lengths (two fingers: less)
 
 _FINGERS = {
-    "index": (HandLandmark.INDEX_PIP, HandLandmark.INDEX_TIP),
-    "middle": (HandLandmark.MIDDLE_PIP, HandLandmark.MIDDLE_TIP),
-    "ring": (HandLandmark.RING_PIP, HandLandmark.RING_TIP),
-    "pinky": (HandLandmark.PINKY_PIP, HandLandmark.PINKY_TIP),
+    "index": (HandLandmark.INDEX_MCP, HandLandmark.INDEX_PIP, HandLandmark.INDEX_DIP,
+              HandLandmark.INDEX_TIP),
+    "middle": (HandLandmark.MIDDLE_MCP, HandLandmark.MIDDLE_PIP, HandLandmark.MIDDLE_DIP,
+               HandLandmark.MIDDLE_TIP),
+    "ring": (HandLandmark.RING_MCP, HandLandmark.RING_PIP, HandLandmark.RING_DIP,
+             HandLandmark.RING_TIP),
+    "pinky": (HandLandmark.PINKY_MCP, HandLandmark.PINKY_PIP, HandLandmark.PINKY_DIP, HandLandmark.PINKY_TIP),
 }
+_THUMB = (HandLandmark.THUMB_CMC, HandLandmark.THUMB_MCP, HandLandmark.THUMB_IP, HandLandmark.THUMB_TIP)
 
 
 def ramp(value: float, bounds: tuple[float, float]) -> float:
@@ -68,10 +83,16 @@ def ramp(value: float, bounds: tuple[float, float]) -> float:
     return float(min(max((value - low) / (high - low), 0.0), 1.0))
 
 
-def _reach(hand: np.ndarray, pip: HandLandmark, tip: HandLandmark) -> float:
-    wrist = hand[HandLandmark.WRIST]
-    near = float(np.linalg.norm(hand[pip] - wrist))
-    return float(np.linalg.norm(hand[tip] - wrist)) / near if near > MIN_SCALE else math.nan
+def bend_degrees(points: np.ndarray) -> float:
+    """Sum of the angles (degrees) between consecutive bones of a chain of (n, 2 or 3) points:
+    0 for a straight chain; NaN if a bone has no length."""
+    bones = np.diff(points, axis=0)
+    lengths = np.linalg.norm(bones, axis=1)
+    if float(lengths.min()) <= MIN_SCALE * 1e-2:
+        return math.nan
+    unit = bones / lengths[:, None]
+    cosines = np.clip(np.sum(unit[:-1] * unit[1:], axis=1), -1.0, 1.0)
+    return float(np.degrees(np.arccos(cosines)).sum())
 
 
 def hand_facts(hand: np.ndarray) -> dict[str, float]:
@@ -85,22 +106,32 @@ def hand_facts(hand: np.ndarray) -> dict[str, float]:
     if not (np.isfinite(hand).all() and palm > MIN_SCALE):
         return {}
     facts = {}
-    for name, (pip, tip) in _FINGERS.items():
-        reach = _reach(hand, pip, tip)
-        facts[f"{name}_extended"] = ramp(reach, EXTENDED_REACH)
-        facts[f"{name}_curled"] = ramp(reach, CURLED_REACH)
+    wrist = hand[HandLandmark.WRIST]
+    for name, joints in _FINGERS.items():
+        bend = bend_degrees(np.vstack([wrist, hand[list(joints)]]))
+        facts[f"{name}_extended"] = ramp(bend, EXTENDED_BEND)
+        facts[f"{name}_curled"] = ramp(bend, CURLED_BEND)
+        if name == "index":
+            facts["index_reaching"] = ramp(bend, INDEX_REACHING)
     thumb_tip = hand[HandLandmark.THUMB_TIP]
-    facts["thumb_out"] = ramp(float(np.linalg.norm(thumb_tip - hand[HandLandmark.INDEX_MCP])) / palm, THUMB_OUT)
+    # Clear of the fingers: a thumb folded across a fist or along the index lies on them (~0.1-0.3
+    # palms), one held out is ~0.7-1.0 away. (Its distance to the index knuckle can't tell: a
+    # thumb wrapped over a fist's middle finger is as far from that knuckle as one held out.)
+    away = ramp(float(np.linalg.norm(hand[5:] - thumb_tip, axis=1).min()) / palm, THUMB_CLEAR)
+    facts["thumb_out"] = min(away, ramp(bend_degrees(hand[list(_THUMB[1:])]), THUMB_STRAIGHT))
     direction = thumb_tip - hand[HandLandmark.THUMB_MCP]
-    up = np.zeros(hand.shape[1])
-    up[1] = -1.0  # image y grows downwards
     norm = float(np.linalg.norm(direction))
-    cosine = float(direction @ up) / norm if norm > MIN_SCALE else math.nan
+    cosine = -float(direction[1]) / norm if norm > MIN_SCALE else math.nan  # image y grows downwards
     others = np.delete(hand[:, 1], [HandLandmark.THUMB_TIP, HandLandmark.THUMB_IP])
     above = (float(others.min()) - float(thumb_tip[1])) / palm
+    below = (float(thumb_tip[1]) - float(others.max())) / palm
     facts["thumb_up"] = min(ramp(cosine, THUMB_UP_COS), ramp(above, THUMB_ABOVE))
+    facts["thumb_down"] = min(ramp(-cosine, THUMB_UP_COS), ramp(below, THUMB_ABOVE))
+    # Folded across the palm (four), not merely held along the index (a relaxed open palm):
+    # in keypoint.csv's open palms read as four, the tip was a median 0.8 palms from there.
+    knuckles = (hand[HandLandmark.MIDDLE_MCP] + hand[HandLandmark.RING_MCP]) / 2
+    facts["thumb_across"] = ramp(float(np.linalg.norm(thumb_tip - knuckles)) / palm, THUMB_ACROSS)
     facts["touch"] = ramp(float(np.linalg.norm(thumb_tip - hand[HandLandmark.INDEX_TIP])) / palm, TOUCH)
-    facts["index_reaching"] = ramp(_reach(hand, HandLandmark.INDEX_PIP, HandLandmark.INDEX_TIP), INDEX_REACHING)
     tips_apart = float(np.linalg.norm(hand[HandLandmark.INDEX_TIP] - hand[HandLandmark.MIDDLE_TIP])) / palm
     facts["v_spread"] = ramp(tips_apart, V_SPREAD)
     return facts
@@ -112,17 +143,28 @@ def shape_confidences(hand: np.ndarray) -> dict[HandShape, float]:
     f = hand_facts(hand)
     if not f:
         return {shape: 0.0 for shape in HandShape}
-    extended = [f["index_extended"], f["middle_extended"], f["ring_extended"], f["pinky_extended"]]
-    curled = [f["index_curled"], f["middle_curled"], f["ring_curled"], f["pinky_curled"]]
-    last_three_open = min(extended[1:])
+    e = {name: f[f"{name}_extended"] for name in _FINGERS}
+    c = {name: f[f"{name}_curled"] for name in _FINGERS}
+    thumb_in, no_touch = 1.0 - f["thumb_out"], 1.0 - f["touch"]
+    thumb_level = 1.0 - max(f["thumb_up"], f["thumb_down"])
+    last_three_open = min(e["middle"], e["ring"], e["pinky"])
     return {
-        HandShape.OPEN_PALM: min(*extended, 1.0 - f["touch"]),
-        HandShape.FIST: min(*curled, 1.0 - f["thumb_up"], 1.0 - f["touch"] * f["index_reaching"]),
-        HandShape.POINTING: min(extended[0], *curled[1:], 1.0 - f["touch"]),
-        HandShape.VICTORY: min(extended[0], extended[1], curled[2], curled[3], f["v_spread"]),
-        HandShape.THUMBS_UP: min(*curled, f["thumb_out"], f["thumb_up"]),
+        # the thumb out or held along the index: only one folded across the palm makes a four
+        HandShape.OPEN_PALM: min(*e.values(), 1.0 - f["thumb_across"], no_touch),
+        HandShape.FOUR: min(*e.values(), thumb_in, f["thumb_across"], no_touch),
+        HandShape.FIST: min(*c.values(), thumb_level, 1.0 - f["touch"] * f["index_reaching"]),
+        HandShape.POINTING: min(e["index"], c["middle"], c["ring"], c["pinky"], thumb_in, no_touch),
+        HandShape.GUN: min(e["index"], c["middle"], c["ring"], c["pinky"], f["thumb_out"], no_touch),
+        HandShape.VICTORY: min(e["index"], e["middle"], c["ring"], c["pinky"], f["v_spread"]),
+        HandShape.TWO_FINGERS: min(e["index"], e["middle"], c["ring"], c["pinky"], 1.0 - f["v_spread"]),
+        HandShape.THREE: min(e["index"], e["middle"], e["ring"], c["pinky"]),
+        HandShape.THUMBS_UP: min(*c.values(), f["thumb_out"], f["thumb_up"]),
+        HandShape.THUMBS_DOWN: min(*c.values(), f["thumb_out"], f["thumb_down"]),
         HandShape.PINCH: min(f["touch"], f["index_reaching"], 1.0 - last_three_open),
         HandShape.OK: min(f["touch"], last_three_open),
+        HandShape.CALL: min(e["pinky"], c["index"], c["middle"], c["ring"], f["thumb_out"]),
+        HandShape.ROCK: min(e["index"], e["pinky"], c["middle"], c["ring"]),
+        HandShape.LITTLE_FINGER: min(e["pinky"], c["index"], c["middle"], c["ring"], thumb_in),
     }
 
 

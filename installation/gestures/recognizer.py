@@ -3,6 +3,7 @@
 Every frame it asks each recogniser for confidences keyed by (gesture name, side):
 
     built-in hand shapes   per hand      hand_shapes.shape_confidences (the best shape only)
+    two-hand shapes        side None     two_hand_shapes.two_hand_confidences (both hands seen)
     built-in body poses    side None     body_poses.pose_confidences
     built-in movements     per hand      motion.MotionDetector (clap: side None)
     learned hand shapes    per hand      knn.KnnClassifier on normalise.hand_descriptor
@@ -27,6 +28,7 @@ from installation.gestures.dtw import StreamingMatcher
 from installation.gestures.errors import GestureError
 from installation.gestures.events import EventLayer, GateSettings, GestureEvent
 from installation.gestures.hand_shapes import best_shape
+from installation.gestures.two_hand_shapes import two_hand_confidences
 from installation.gestures.model import TrainedGestures
 from installation.gestures.motion import MOMENTARY, MotionDetector
 from installation.gestures.normalise import (
@@ -47,6 +49,7 @@ MIN_WRIST_TRUST = 0.5  # a pose wrist less visible than this is not followed
 POSE_WRISTS = {Side.LEFT: PoseLandmark.LEFT_WRIST, Side.RIGHT: PoseLandmark.RIGHT_WRIST}
 PALM_CENTRE = (HandLandmark.WRIST, HandLandmark.INDEX_MCP, HandLandmark.MIDDLE_MCP, HandLandmark.PINKY_MCP)
 MAX_LOGGED_ERRORS = 3
+MAX_PALM_PER_SHOULDER = 0.9  # an adult palm is ~0.25-0.4 shoulder widths; bigger: a hand close-up
 
 
 class GestureRecognizer:
@@ -75,6 +78,7 @@ class GestureRecognizer:
         self._motion = MotionDetector()
         self._matchers = self._build_matchers()
         self._momentary = MOMENTARY | {template.name for template in self.trained.templates}
+        self._visitor = 0  # the body's visitor at the last update
 
     @staticmethod
     def from_config(config: GesturesConfig, image_aspect: float, mirrored: bool) -> "GestureRecognizer":
@@ -127,6 +131,11 @@ class GestureRecognizer:
         """
         if not self.config.enabled:
             return []
+        if body.visitor != self._visitor:  # another person: their movements must not join the last one's
+            self._visitor = body.visitor
+            self._motion.reset()
+            for matcher, _ in self._matchers:
+                matcher.reset()
         try:
             confidences = self._confidences(body, t)
         except Exception:  # noqa: BLE001 - the show goes on; see the docstring
@@ -156,16 +165,35 @@ class GestureRecognizer:
         self, body: TrackedBody, hands: dict[Side, np.ndarray], frame: BodyFrame | None, t: float
     ) -> dict[Key, float]:
         out: dict[Key, float] = {}
-        for side, hand in hands.items():
-            shape, confidence = best_shape(hand)
-            if shape is not None:
-                out[(shape.value, side)] = confidence
         view = PoseView(np.asarray(body.pose, np.float64), frame, self.aspect) if frame is not None else None
-        if view is not None:
+        both = self._two_hand_shapes(hands, view)
+        out.update(both)
+        # While the two hands make one shape together, what each makes alone (two open palms of a
+        # T, the halves of a heart) is part of it, not a gesture of its own.
+        if max(both.values(), default=0.0) < self.config.on_threshold:
+            for side, hand in hands.items():
+                shape, confidence = best_shape(hand)
+                if shape is not None:
+                    out[(shape.value, side)] = confidence
+        if view is not None and not self._hand_closeup(frame, hands):
             palms = {side: frame.to_body(hand[list(PALM_CENTRE), :2].mean(axis=0)) for side, hand in hands.items()}
             out.update({(pose.value, None): value for pose, value in pose_confidences(view, palms).items()})
         out.update(self._motion.update(t, self._motion_points(view, hands), has_body=view is not None))
         return out
+
+    @staticmethod
+    def _two_hand_shapes(hands: dict[Side, np.ndarray], view: PoseView | None) -> dict[Key, float]:
+        """The two-hand shapes' confidences (side None), when both of the visitor's hands are seen."""
+        if Side.LEFT not in hands or Side.RIGHT not in hands:
+            return {}
+        confidences = two_hand_confidences(hands[Side.LEFT], hands[Side.RIGHT], view)
+        return {(shape.value, None): value for shape, value in confidences.items() if value > 0.0}
+
+    @staticmethod
+    def _hand_closeup(frame: BodyFrame, hands: dict[Side, np.ndarray]) -> bool:
+        """True when a hand's palm is longer than ``MAX_PALM_PER_SHOULDER`` shoulder widths: the
+        camera sees a hand up close, and a crouch or arms-up read off the guessed body is noise."""
+        return any(palm_length(hand) > MAX_PALM_PER_SHOULDER * frame.shoulder_width for hand in hands.values())
 
     def _learned_shapes(self, hands: dict[Side, np.ndarray]) -> dict[Key, float]:
         out: dict[Key, float] = {}

@@ -19,6 +19,8 @@ from installation.clock import wall_s
 from installation.config import OscConfig
 from installation.contracts import Side
 from installation.features import FEATURE_SPECS
+from installation.osc.faceosc import faceosc_datagram
+from installation.osc.profiles import mapped_messages, mediapipe_osc_datagrams, wekinator_inputs_datagram
 from installation.osc.receiver import parse_endpoint
 from installation.report import FrameReport
 
@@ -53,6 +55,7 @@ class OscSender:
         self.targets = [parse_endpoint(t) for t in (config.targets if targets is None else targets)]
         self.wekinator = parse_endpoint(config.wekinator) if config.wekinator else None
         self.mediapipe_osc = parse_endpoint(config.mediapipe_osc) if config.mediapipe_osc else None
+        self.faceosc = parse_endpoint(config.faceosc) if config.faceosc else None
         self.counters: collections.Counter = collections.Counter()
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # broadcast targets
@@ -78,10 +81,13 @@ class OscSender:
             for target in self.targets:
                 self._send(bundle, target)
         if self.wekinator is not None:
-            self._send(message("/wek/inputs", report.features.as_vector()).build().dgram, self.wekinator)
+            self._send(wekinator_inputs_datagram(report.features.as_vector()), self.wekinator)
         if self.mediapipe_osc is not None:
-            for datagram in self._mediapipe_osc(report):
+            for datagram in mediapipe_osc_datagrams(report.body):
                 self._send(datagram, self.mediapipe_osc)
+        face = getattr(report.observation, "face", None)
+        if self.faceosc is not None and face is not None:  # FaceOSC: one bundle per camera frame read
+            self._send(faceosc_datagram(face), self.faceosc)
         self._pending_gestures.clear()
         self._pending_zone_events.clear()
 
@@ -102,7 +108,7 @@ class OscSender:
         config, body = self.config, report.body
         parts = [message("/frame", (render_index, source, report.t, capture))]
         if config.send_presence:
-            parts.append(message("/presence", (report.features.presence, int(body.pose.shape[0] > 0))))
+            parts.append(message("/presence", (report.features.presence, persons_tracked(report))))
         if config.send_pose and body.pose.shape[0]:
             parts.append(message("/pose", body.pose.reshape(-1)))
         if config.send_hands:
@@ -121,13 +127,21 @@ class OscSender:
         if config.send_presence:
             parts += [message("/zone", (e.zone, e.person_id, e.kind)) for e in self._pending_zone_events]
             parts += self._person_slots(report.audience)
+        face = getattr(report.observation, "face", None)
+        if config.send_face and face is not None:
+            parts.append(message("/face", (int(face.found), face.x, face.y, face.size, face.mouth_open, face.smile,
+                                           face.brows_raised, face.eyes_open, face.yaw, face.pitch, face.roll)))
         if config.send_scene:
             parts.append(message("/scene", (report.scene,)))
         if config.send_latent:
             z = report.state.z.astype(np.float64)
             parts.append(message("/latent", (float(np.linalg.norm(z)), *np.resize(z, 4))))
+        if config.send_mapped:
+            parts += [message(path, (value,)) for path, value in mapped_messages(report.mapped)]
         if config.send_beat and report.beat_phase is not None:
             parts.append(message("/beat", (report.beat_phase, report.tempo_bpm or 0.0)))
+        if config.send_audio and report.audio is not None:
+            parts += audio_messages(report.audio)
         if config.lead:
             parts.append(message("/follow/scene", (report.scene,)))
             parts.append(message("/follow/latent", report.state.z))
@@ -138,16 +152,6 @@ class OscSender:
         if audience is None or self._slots is None:
             return []
         return [message(address, values) for address, values in self._slots.messages(audience)]
-
-    def _mediapipe_osc(self, report: FrameReport) -> list[bytes]:
-        body = report.body
-        datagrams = []
-        if body.pose.shape[0]:
-            datagrams.append(message("/mediapipe/pose", body.pose.reshape(-1)).build().dgram)
-        hands = [body.hand(side).reshape(-1) for side in Side if body.hand(side).shape[0]]
-        if hands:
-            datagrams.append(message("/mediapipe/hands", np.concatenate(hands)).build().dgram)
-        return datagrams
 
     @staticmethod
     def _time_tag(report: FrameReport) -> float:
@@ -167,3 +171,22 @@ class OscSender:
 
     def close(self) -> None:
         self._socket.close()
+
+
+def persons_tracked(report: FrameReport) -> int:
+    """The people tracked at this frame: everyone with an id in the audience when several visitors
+    are followed, else 1 while the visitor's pose is seen (``/presence``'s second value)."""
+    people = getattr(report.audience, "people", None)
+    if people is not None:
+        return sum(1 for person in people if person.confirmed)
+    return int(report.body.pose.shape[0] > 0)
+
+
+def audio_messages(audio: object) -> list[OscMessageBuilder]:
+    """/audio/* for one frame's AudioFeatures: level and bands always, onset and tempo when there."""
+    parts = [message("/audio/level", (audio.level,)), message("/audio/bands", audio.bands)]
+    if audio.onset:
+        parts.append(message("/audio/onset", (audio.onset_strength,)))
+    if audio.tempo_bpm is not None:
+        parts.append(message("/audio/tempo", (audio.tempo_bpm,)))
+    return parts

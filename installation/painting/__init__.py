@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from models.style_networks import StyleNetworks, StyleNetworksUnavailable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STYLE_POSITION", "Painter", "StyleError", "StyleLibrary", "build_painter", "check_styles"]
+__all__ = ["STYLE_POSITION", "Painter", "StyleError", "StyleLibrary", "build_painter", "check_styles", "shared_networks"]
 
 
 def _folders(config: PaintConfig) -> tuple[Path, ...]:
@@ -33,6 +34,13 @@ def check_styles(config: PaintConfig) -> None:
         library.check(spec)
 
 
+@functools.lru_cache(maxsize=4)
+def shared_networks(threads: int, device: str) -> StyleNetworks:
+    """The style networks for these settings, loaded once per process (they hold no state after
+    loading): a kiosk's warm standby loads them before its turn. Raises StyleNetworksUnavailable."""
+    return StyleNetworks(threads, device)
+
+
 def build_painter(config: PaintConfig, aspect: float | None, threaded: bool,
                   screen_side: int | None = None, cores: frozenset[int] | None = None) -> Painter | None:
     """The painting stage, or None when painting is off in config, or its networks can't be loaded
@@ -41,7 +49,7 @@ def build_painter(config: PaintConfig, aspect: float | None, threaded: bool,
         return None
     check_styles(config)
     try:
-        networks = StyleNetworks(config.threads, config.device)
+        networks = shared_networks(config.threads, config.device)
     except StyleNetworksUnavailable as error:
         log.warning("painting is off: %s", error)
         return None

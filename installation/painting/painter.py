@@ -11,7 +11,8 @@ Between the generator (or the scene's composition) and the display. For each sho
    the new one where the flow is trustworthy, so the texture sticks to the body.
 
 Two schedules. **Inline** (replays: deterministic): a new painting every ``replay_every`` frames,
-carried along the flow in between. **Threaded** (live runs): a painter thread paints the newest
+carried along the flow in between, or, replaying a recorded session, exactly the paintings the
+live run showed, at the frames it showed them (``follow``, ``installation.decisions``). **Threaded** (live runs): a painter thread paints the newest
 content at its own rate while the loop shows the newest painting carried to the current frame; the
 painting size adapts (``AdaptiveQuality``) to hold ``paint.target_fps`` paintings a second, and
 no more are made, so painting's share of the CPU is what was planned. A
@@ -25,6 +26,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
@@ -57,6 +59,7 @@ class PaintJob:
     code: StyleCode
     strength: float
     preserve_colors: bool
+    frame: int = 0  # the painter's count of painted frames when it was asked for
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,25 @@ class Painting:
     image: np.ndarray  # (H, W, 3) uint8 RGB, the painted content
     grey: np.ndarray  # the small grey copy of the content it paints (for carrying it along the flow)
     milliseconds: float
+    frame: int = 0  # its job's frame
+
+
+@dataclass(frozen=True)
+class PaintStep:
+    """What the painter did at one painted frame: the live decisions a session records, because a
+    replay must show the same paintings at the same frames (``installation.decisions``)."""
+
+    frame: int  # the painter's own count of painted frames (0 = the first)
+    size: int  # the painting size the content was scaled to (live: adapted by the painter thread)
+    shown: int | None  # the frame whose painting arrived fresh at this one; None: the last one carried
+
+
+class PaintPlan(Protocol):
+    """A replay's painting schedule: the recorded sizes and paintings (``decisions.RecordedPainting``)."""
+
+    def size(self, frame: int, current: int) -> int: ...
+
+    def fresh(self, job: PaintJob, paint: Callable[[PaintJob], "Painting | None"]) -> "Painting | None": ...
 
 
 def content_shape(height: int, width: int, aspect: float | None, long_side: int) -> tuple[int, int, int, int, int, int]:
@@ -116,6 +138,8 @@ class Painter:
         self._carry = FlowCarry(config.steady)
         self._latest: Painting | None = None
         self._frames = 0
+        self._plan: PaintPlan | None = None  # a replay that follows a recorded session's paintings
+        self.last_step: PaintStep | None = None  # this frame's, None when it was not painted
         self._threaded = threaded
         self._cores = cores
         if threaded:
@@ -155,17 +179,20 @@ class Painter:
             self._glide = (position, self.library.code_for_mix(glide_weights(self.config.styles, position)))
         return self._glide[1]
 
+    def follow(self, plan: PaintPlan) -> None:
+        """Replays: paint at the recorded sizes, and show each painting where the live run showed it."""
+        self._plan = plan
+
     def paint(self, picture: np.ndarray, position: float | None = None) -> np.ndarray:
         """``picture`` (H, W, 3) uint8 RGB painted and carried: (h, w, 3) uint8 at the painting
         size, cropped to the screen's shape."""
-        content = self._content(picture)
-        job = PaintJob(content, self.code(position), self.strength, self.preserve_colors)
-        fresh: Painting | None = None
-        if self._threaded:
-            self._jobs.put(job)
-            fresh = self._done.take()
-        elif self._frames % self.config.replay_every == 0 or self._latest is None:
-            fresh = self._paint(job)
+        if self._plan is not None:
+            self.size = self._plan.size(self._frames, self.size)
+        size = self.size  # read once: the painter thread may change it meanwhile
+        content = self._content(picture, size)
+        job = PaintJob(content, self.code(position), self.strength, self.preserve_colors, self._frames)
+        fresh = self._fresh(job)
+        self.last_step = PaintStep(self._frames, size, fresh.frame if fresh is not None else None)
         self._frames += 1
         self._latest = fresh or self._latest
         painting = grey = None
@@ -179,13 +206,26 @@ class Painter:
         shown = self._carry.step(content, painting, grey)
         return content if shown is None else shown  # the first painting is still on its way
 
+    def _fresh(self, job: PaintJob) -> Painting | None:
+        """The painting that arrives at this frame, if any: the thread's newest (live), the one the
+        recorded live run showed here (a session's replay), or every ``replay_every`` frames."""
+        if self._threaded:
+            self._jobs.put(job)
+            return self._done.take()
+        if self._plan is not None:
+            return self._plan.fresh(job, self._paint)
+        if job.frame % self.config.replay_every == 0 or self._latest is None:
+            return self._paint(job)
+        return None
+
     def skip(self) -> None:
         """An unpainted frame was shown (a scene without painting, blackout): start the carry afresh."""
         self._carry.reset()
+        self.last_step = None
 
-    def _content(self, picture: np.ndarray) -> np.ndarray:
+    def _content(self, picture: np.ndarray, size: int) -> np.ndarray:
         height, width = picture.shape[:2]
-        top, left, crop_h, crop_w, paint_h, paint_w = content_shape(height, width, self.aspect, self.size)
+        top, left, crop_h, crop_w, paint_h, paint_w = content_shape(height, width, self.aspect, size)
         crop = picture[top:top + crop_h, left:left + crop_w]
         interpolation = cv2.INTER_AREA if paint_w < crop_w else cv2.INTER_CUBIC
         return cv2.resize(crop, (paint_w, paint_h), interpolation=interpolation)
@@ -202,7 +242,8 @@ class Painter:
             return None
         image = finish(painted, job.content, job.strength, job.preserve_colors)
         self.paintings += 1
-        return Painting(image, self._carry.flow.small_grey(job.content), (time.perf_counter() - started) * 1000.0)
+        return Painting(image, self._carry.flow.small_grey(job.content), (time.perf_counter() - started) * 1000.0,
+                        job.frame)
 
     def _work(self) -> None:
         """The painter thread: the newest job, painted; the size adapted to ``paint.target_fps``.

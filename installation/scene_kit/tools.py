@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from installation.generator import GeneratorHost
+from models.latent_tools import directions_for
 from scenes.base import SceneTools
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,24 @@ class ImageEncoder:
             return mean[0].float().cpu().numpy().astype(np.float32, copy=False)
 
 
+class ModelDirections:
+    """k -> the model's k most meaningful latent directions (k, D), GANSpace-style
+    (``models.latent_tools.directions_for``): computed on first use (seconds for the CPPN, once per
+    model and machine), then read from the on-disk cache. Fewer than k when the latent is smaller."""
+
+    SAMPLES, COMPONENTS = 128, 32  # fixed, so that every scene shares one cache file per model
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self._model = model
+        self._directions: np.ndarray | None = None
+
+    def __call__(self, k: int) -> np.ndarray:
+        if self._directions is None:
+            found = directions_for(self._model, samples=self.SAMPLES, components=self.COMPONENTS)
+            self._directions = found.directions  # (K, D) float32
+        return self._directions[:k]
+
+
 def scene_tools_for(host: GeneratorHost) -> SceneTools:
     """The tools a scene gets for ``host``: its latent size, resolution and themes, its ``render``,
     and ``encode`` where the model has an encoder (a VAE), else None.
@@ -63,4 +82,6 @@ def scene_tools_for(host: GeneratorHost) -> SceneTools:
     log.debug("scene tools: latent %d, %d px, themes %s, encoder %s", host.latent_dim, host.resolution,
               host.themes, "yes" if encode else "no")
     return SceneTools(latent_dim=host.latent_dim, resolution=host.resolution, themes=host.themes,
-                      encode=encode, render=host.render, refines=host.refines)
+                      encode=encode, render=host.render, refines=host.refines,
+                      # a refining (diffusion) model takes seconds a picture: hundreds for the analysis is too many
+                      directions=None if host.refines else ModelDirections(model))
