@@ -10,6 +10,7 @@ headless chromium and saves the page. Needs Debian's chromium and chromium-drive
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import tempfile
@@ -28,7 +29,11 @@ from selenium.webdriver.common.by import By  # noqa: E402
 CLIP = ROOT.parent / "shared" / "media" / "video" / "tfjs_pose_1_dance.mp4"
 
 
+log = logging.getLogger("render_staff_page")
+
+
 def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", type=Path, default=CLIP)
     parser.add_argument("--seconds", type=float, default=90.0, help="how long the charts fill before the shot")
@@ -55,7 +60,7 @@ def main() -> int:
             browser.save_screenshot(str(args.out))
         finally:
             browser.quit()
-    print(f"wrote {args.out}")
+    log.info("wrote %s", args.out)
     return 0
 
 

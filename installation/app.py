@@ -234,8 +234,8 @@ def _preload(config: Config, generator: GeneratorHost) -> None:
     if config.paint.enabled:
         try:
             shared_networks(config.paint.threads, config.paint.device)
-        except StyleNetworksUnavailable:
-            pass  # build_painter says so in one line, and the show goes on unpainted
+        except StyleNetworksUnavailable as error:  # build_painter warns once when the stages are built
+            log.debug("painting networks not preloaded: %s", error)
 
 
 def build_stages(config: Config, source: Source, display: Display, scene: Scene | None = None,

@@ -91,7 +91,8 @@ class Heartbeat:
         self.failures = 0
 
     def on_frame(self, report: FrameReport) -> None:
-        pass  # beats come from the loop's ticks (``beat``), frames shown or not
+        """Nothing per frame: beats come from the loop's ticks (``beat``), frames shown or not; the
+        heartbeat is a listener only so that the loop's end closes it (``ending``)."""
 
     def close(self) -> None:
         self._write(f"ending {self._frames}\n")

@@ -158,7 +158,8 @@ class StaffServer:
                 error = _json_error(error.status, error.text if error.content_type == "application/json"
                                     else json.dumps({"error": error.reason}))
             response = error
-        except Exception:
+        except Exception:  # a bug of ours: logged with its traceback and counted, answered as a 500
+            self.refused["internal_error"] += 1
             log.exception("staff page: %s %s failed", request.method, request.path)
             response = _json_error(500, json.dumps({"error": "internal error (logged)"}))
         response.headers.update(HEADERS)
