@@ -110,7 +110,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _list_scenes() -> int:
-    from installation.app import scene_library
+    from installation.show_plan import scene_library
     from installation.config import load_config
     from installation.errors import InstallationError
 

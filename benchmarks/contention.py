@@ -39,10 +39,10 @@ import torch  # noqa: E402
 from installation.affinity import core_plan, pinned  # noqa: E402
 from installation.config import load_config  # noqa: E402
 from installation.contracts import Frame, LatentState  # noqa: E402
+from installation.file_sources import clip_frames  # noqa: E402
 from installation.generator import GeneratorHost  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
-from installation.perception import Perceiver  # noqa: E402
-from installation.sources import clip_frames  # noqa: E402
+from installation.perceiver import Perceiver  # noqa: E402
 
 DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "walk.mkv"
 TARGET = 1.25

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import RESULTS, ROOT, write_results  # first: puts the project on sys.path
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -207,7 +206,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: generator.torch_threads from config.toml)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generator_throughput.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "generator_throughput.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     threads = args.threads if args.threads is not None else load_config().generator.torch_threads
@@ -238,10 +237,7 @@ def main() -> None:
             for case in cases
         ],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(results) + "\n")
-    print(markdown(results))
+    write_results(args.out, results, markdown(results))
 
 
 if __name__ == "__main__":

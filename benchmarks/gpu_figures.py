@@ -249,8 +249,8 @@ def painting_figures(settings: Settings) -> list[dict]:
     """Paintings/s of the configured style at each size, through onnxruntime as the painter runs it."""
     import cv2
 
+    from installation.file_sources import clip_frames
     from installation.painting.styles import StyleLibrary
-    from installation.sources import clip_frames
     from models.style_networks import StyleNetworks
 
     networks = StyleNetworks(threads=1, device="cuda" if settings.device.type == "cuda" else "cpu")
@@ -338,8 +338,9 @@ def loop_figures(settings: Settings, replay: bool) -> dict:
     from installation.app import build_stages
     from installation.clock import MonotonicClock, wall_s
     from installation.display import HeadlessDisplay, NullSink
+    from installation.file_sources import VideoFileSource
+    from installation.live_sources import RealtimePlayback
     from installation.runtime import Runtime
-    from installation.sources import RealtimePlayback, VideoFileSource
 
     config = load_config()
     config = override(config, "source", mirror=False)
@@ -374,8 +375,8 @@ def loop_figures(settings: Settings, replay: bool) -> dict:
 def record_observations(path: Path = OBSERVATIONS) -> int:
     """MediaPipe's observation of every frame of the clip (the configured Perceiver, unmirrored),
     written gzipped to ``path`` for ``ReplayedPerception``; returns the number of frames."""
-    from installation.perception import Perceiver
-    from installation.sources import VideoFileSource
+    from installation.file_sources import VideoFileSource
+    from installation.perceiver import Perceiver
 
     perceiver = Perceiver(load_config().perception)
     source = VideoFileSource(CLIP)

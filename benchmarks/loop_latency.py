@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import statistics
 import sys
@@ -28,20 +27,14 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+from common import DEFAULT_CLIP, RESULTS, live_runtime, write_results  # first: puts the project on sys.path
 
-from installation.app import build_stages  # noqa: E402
 from installation.clock import FixedStepClock, MonotonicClock, wall_s  # noqa: E402
 from installation.config import load_config, override  # noqa: E402
 from installation.contracts import Frame  # noqa: E402
-from installation.display import HeadlessDisplay, NullSink  # noqa: E402
+from installation.file_sources import VideoFileSource  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
-from installation.runtime import Runtime  # noqa: E402
-from installation.sources import RealtimePlayback, VideoFileSource  # noqa: E402
 
-DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "walk.mkv"
 STAGE_NAMES = ("capture", "perception", "tracking", "scene", "generate", "display")
 OPENCV_V4L_BUFFERS = 4  # OpenCV's default number of V4L2 buffers
 
@@ -99,14 +92,10 @@ def run_once(mode: str, clip: Path, seconds: float, paint: bool = False) -> dict
     config = override(config, "perception", schedule="threaded" if mode == "threaded" else "inline")
     config = override(config, "source", mirror=False)
     config = override(config, "paint", enabled=paint)
-    live_clock = MonotonicClock()
     if mode == "naive":
-        source, clock, lockstep = QueuedCamera(clip, live_clock), FixedStepClock(), True
+        runtime = live_runtime(config, QueuedCamera(clip, MonotonicClock()), FixedStepClock(), lockstep=True)
     else:
-        source, clock, lockstep = RealtimePlayback(VideoFileSource(clip, loop=True), live_clock), live_clock, False
-    display = HeadlessDisplay((config.headless.width, config.headless.height), config.display.fit,
-                              NullSink(), pace_fps=config.display.target_fps)
-    runtime = Runtime(build_stages(config, source, display, lockstep=lockstep), clock, lockstep)
+        runtime = live_runtime(config, clip=clip)
     started = wall_s()
     stats = runtime.run(max_wall_s=seconds)
     elapsed = wall_s() - started
@@ -161,7 +150,7 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "loop_latency.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "loop_latency.json")
     args = parser.parse_args()
     silence_native_stderr()
 
@@ -192,10 +181,7 @@ def main() -> None:
         },
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(results) + "\n")
-    print(markdown(results))
+    write_results(args.out, results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from installation.audience import CrowdPerceiver  # noqa: E402
 from installation.config import PerceptionConfig  # noqa: E402
 from installation.contracts import Frame  # noqa: E402
+from installation.file_sources import clip_frames  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
-from installation.sources import clip_frames  # noqa: E402
 from tests.helpers.composite import overlay, person_masks, recoloured  # noqa: E402
 
 DANCE = ROOT.parent / "shared" / "media" / "video" / "tfjs_pose_1_dance.mp4"

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import loop_latency  # noqa: E402
 from installation.config import load_config  # noqa: E402
+from installation.file_sources import clip_frames  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 from installation.painting.steady import FlowCarry, flicker  # noqa: E402
 from installation.painting.styles import StyleLibrary  # noqa: E402
-from installation.sources import clip_frames  # noqa: E402
 from models.style_networks import StyleCode, StyleNetworks  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "video"

@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from installation.config import load_config  # noqa: E402
 from installation.contracts import Frame  # noqa: E402
+from installation.file_sources import clip_frames  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
-from installation.perception import Perceiver  # noqa: E402
-from installation.sources import clip_frames  # noqa: E402
+from installation.perceiver import Perceiver  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "video"
 DEFAULT_CLIPS = ("intel_asl/walk.mkv", "intel_asl/please.mkv", "intel_asl/sorry.mkv", "intel_asl/book.mkv",

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import signal
@@ -37,7 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS, ROOT, write_results  # first: puts the project on sys.path
+
+from tests.helpers import kiosk as launcher  # noqa: E402
+
 MAIN = ROOT / "main.py"
 RUN_ARGS = ["--source", "demo", "--loop", "--headless", "--realtime", "--osc-in", "127.0.0.1:0"]
 GUARD_S = 180.0  # a failure guard only
@@ -47,21 +49,8 @@ ENV = dict(os.environ, SDL_VIDEODRIVER="dummy", OMP_NUM_THREADS=os.environ.get("
 
 
 def wait_for(predicate, what: str):
-    """Poll ``predicate`` until it returns something true; returns it. Raises after GUARD_S."""
-    deadline = time.monotonic() + GUARD_S
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise RuntimeError(f"never happened: {what}")
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    """Poll ``predicate`` every POLL_S until it returns something true; returns it. Raises after GUARD_S."""
+    return launcher.wait_for(predicate, what, GUARD_S, POLL_S)
 
 
 class Kiosk:
@@ -69,24 +58,18 @@ class Kiosk:
 
     def __init__(self, folder: Path, hang_timeout_s: float, standby: bool) -> None:
         self.health, self.log = folder / "health.json", folder / "logs" / "kiosk.log"
-        command = [sys.executable, str(MAIN), "kiosk", *RUN_ARGS, "--health", str(self.health),
-                   "--hang-timeout", str(hang_timeout_s), "--log-dir", str(folder / "logs")]
-        if not standby:
-            command.append("--no-standby")
-        self.process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = launcher.start_kiosk(self.health, folder / "logs", hang_timeout_s, RUN_ARGS, standby, ENV)
         self.used: set[int] = set()  # runtimes that have shown frames: no longer standbys
 
     def showing(self, not_pid: int | None = None) -> dict | None:
-        record = read_json(self.health)
+        record = launcher.read_json(self.health)
         if record and record.get("frames", 0) >= 1 and record.get("pid") != not_pid:
             return record
         return None
 
     def ready_standby(self) -> int | None:
         """A standby that is ready now (loaded, waiting for its turn), else None."""
-        text = self.log.read_text() if self.log.exists() else ""
-        ready = {int(pid) for pid in re.findall(r"standby pid (\d+) ready", text)} - self.used
-        return min(ready) if ready else None
+        return launcher.standby_ready(self.log, self.used)()
 
     def hang_detected_at(self, pid: int) -> float | None:
         """The wall time the supervisor logged killing hung runtime ``pid``, else None."""
@@ -114,7 +97,7 @@ def outage(kiosk: Kiosk, how: signal.Signals, standby: bool) -> tuple[float, flo
     if standby:  # measure the standby's promotion, not a race with its own start-up
         wait_for(kiosk.ready_standby, "a warm standby")
     # A crash in a healthy show, restarted at once: sooner, it would be a crash loop's, backed off.
-    wait_for(lambda: (record := read_json(kiosk.health)) and record.get("uptime_s", 0) >= HEALTHY_S,
+    wait_for(lambda: (record := launcher.read_json(kiosk.health)) and record.get("uptime_s", 0) >= HEALTHY_S,
              "a healthy run")
     started, started_wall = time.monotonic(), time.time()
     os.kill(pid, how)
@@ -173,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hang-timeout", type=float, default=4.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "restart.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "restart.json")
     args = parser.parse_args()
     load = [round(value, 2) for value in os.getloadavg()]
     startups = [start_up() for _ in range(args.rounds)]
@@ -196,10 +179,7 @@ def main() -> None:
                     "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(results))
-    print(markdown(results))
+    write_results(args.out, results, markdown(results))
 
 
 def markdown(results: dict) -> str:
@@ -218,7 +198,7 @@ def markdown(results: dict) -> str:
              "| seconds to a new rendered frame | median | max | runs |", "|---|---|---|---|"]
     lines += [f"| {name} | {row['median']} | {row['max']} | {', '.join(map(str, row['runs']))} |"
               for name, row in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ so a shared, noisy machine hits both sides alike:
 - ``painting_latency``: its end-to-end latency p50 with painting on ÷ off;
 - ``flicker_ratio``: flicker of steady painting ÷ per-frame painting, mean of three real clips;
 - ``osc_fuzz_fps``, ``osc_scene_flood_fps``, ``osc_spoofed_fps``: rendered fps of the live loop
-  under the hostile datagram corpus, a ``/scene/set`` flood and 100 spoofed senders ÷ clean
-  (osc_hostile.py).
+  under the hostile datagram corpus, a ``/scene/set`` flood and 100 spoofed senders ÷ the same
+  sender's traffic sent to a socket nobody reads (osc_hostile.py: the sender's own CPU on both sides).
 
 The loop figures come from loop_latency.py's runs, interleaved threaded / inline / naive; the
 headline is the configured schedule's, the other's is kept beside it. README.md (this folder)
@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+
+from common import write_results  # noqa: E402  (first: puts the project on sys.path)
 
 import contention  # noqa: E402
 import loop_latency  # noqa: E402
@@ -185,8 +184,7 @@ def source_note(key: str, entry: dict) -> str:
     if key == "painting_latency":
         return f"p50 {entry['latency_p50_on_ms']:.1f} ms painted ÷ {entry['latency_p50_off_ms']:.1f} ms unpainted"
     if key.startswith("osc_"):
-        return (f"{entry['render_fps']:.1f} fps under {entry['rate_per_s']:,.0f} datagrams/s ÷ "
-                f"{entry['clean_render_fps']:.1f} fps clean")
+        return osc_hostile.source_note(entry)
     if key == "flicker_ratio":
         return "; ".join(f"{clip.split('.')[0]} {row['steady']:.2f} ÷ {row['per_frame']:.2f}"
                          for clip, row in entry["clips"].items())
@@ -232,10 +230,7 @@ def main() -> None:
     results["latency_overhead"]["loop_runs"] = results.pop("loop_runs")  # the raw runs behind all three loop figures
     ordered = {key: results[key] for key in KEYS}
     ordered["machine"] = results["machine"]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(ordered, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(ordered) + "\n")
-    print(markdown(ordered))
+    write_results(args.out, ordered, markdown(ordered))
 
 
 if __name__ == "__main__":

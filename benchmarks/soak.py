@@ -25,10 +25,10 @@ from installation.app import build_stages  # noqa: E402
 from installation.clock import FixedStepClock, wall_s  # noqa: E402
 from installation.config import load_config, override  # noqa: E402
 from installation.display import HeadlessDisplay, NullSink  # noqa: E402
+from installation.file_sources import VideoFileSource  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 from installation.osc import OscBridge  # noqa: E402
 from installation.runtime import Runtime  # noqa: E402
-from installation.sources import VideoFileSource  # noqa: E402
 
 CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "walk.mkv"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import statistics
 import subprocess
@@ -25,11 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-
-DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "video" / "intel_asl" / "walk.mkv"
+from common import DEFAULT_CLIP, RESULTS, live_runtime, write_results  # first: puts the project on sys.path
 
 
 class FrameTimes:
@@ -47,23 +42,14 @@ class FrameTimes:
 
 def run_once(clip: Path, seconds: float, clients: int) -> dict:
     """One live run; with ``clients`` > 0 the staff page is served and loaded by that many clients."""
-    from installation.app import build_stages
-    from installation.clock import MonotonicClock
     from installation.config import load_config, override
-    from installation.display import HeadlessDisplay, NullSink
-    from installation.runtime import Runtime
-    from installation.sources import RealtimePlayback, VideoFileSource
 
     config = load_config()
     config = override(config, "perception", schedule="threaded")
     config = override(config, "source", mirror=False)
     config = override(config, "paint", enabled=False)
     config = override(config, "staff", listen="127.0.0.1:0", password_hash="", viewer_password_hash="", token_hash="")
-    clock = MonotonicClock()
-    source = RealtimePlayback(VideoFileSource(clip, loop=True), clock)
-    display = HeadlessDisplay((config.headless.width, config.headless.height), config.display.fit, NullSink(),
-                              pace_fps=config.display.target_fps)
-    runtime = Runtime(build_stages(config, source, display, lockstep=False), clock, False)
+    runtime = live_runtime(config, clip=clip)
     times = FrameTimes()
     runtime.stages.listeners.append(times)
     load = None
@@ -133,7 +119,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--load", help=argparse.SUPPRESS)  # the client process's mode
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "staff_load.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "staff_load.json")
     args = parser.parse_args()
     if args.load:
         import signal
@@ -154,16 +140,13 @@ def main() -> None:
     results = {"clip": args.clip.name, "seconds_per_run": args.seconds, "rounds": args.rounds, "clients": args.clients,
                "cpu_count": os.cpu_count(), "rows": rows, "frame_p95_ratio": ratio, "target": 1.05,
                "meets": ratio <= 1.05, "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     lines = ["| staff page | frame p50 (ms) | frame p95 (ms) | rendered fps | latency p95 (ms) | requests/s |",
              "|---|---|---|---|---|---|"]
     for name, row in rows.items():
         lines.append(f"| {name} | {row['frame_p50_ms']:.1f} | {row['frame_p95_ms']:.1f} | {row['render_fps']:.1f} | "
                      f"{row['latency_p95_ms']:.1f} | {row['requests_per_s']:.0f} |")
     lines.append(f"\nframe p95 loaded / none: {ratio:.3f} (target ≤ 1.05)")
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, results, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("render_style_sheet")
 sys.path.insert(0, str(ROOT))
 
+from installation.file_sources import clip_frames  # noqa: E402
 from installation.painting.styles import StyleLibrary  # noqa: E402
-from installation.sources import clip_frames  # noqa: E402
 from models.style_networks import StyleNetworks  # noqa: E402
 
 CLIP = ROOT.parent / "shared" / "media" / "video" / "tfjs_pose_squats.mp4"

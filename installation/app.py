@@ -9,35 +9,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from calibration.venue import Venue
+from installation.affinity import CorePlan, core_plan
+from installation.audience import AudienceConfig, CrowdPerceiver, DetectorConfig, PrimaryConfig
 from installation.clock import FixedStepClock, MonotonicClock
-from installation.config import PROJECT_ROOT, Config, load_config, override
+from installation.config import Config, load_config, override
 from installation.decisions import DecisionProbe
 from installation.display import Display, DisplayError, HeadlessDisplay, WindowDisplay, open_sink
-from installation.errors import InstallationError, SceneError, SourceError
+from installation.errors import InstallationError, SourceError
 from installation.features import FeatureExtractor
 from installation.generator import GeneratorHost
 from installation.generator_pool import GeneratorPool
 from installation.gestures import GestureRecognizer
 from installation.gestures.live import LiveTeacher
-from installation.health import HealthWriter, Heartbeat
+from installation.links import RunLinks, open_links
+from installation.native_logs import quiet_mediapipe
 from installation.osc import OscBridge
 from installation.osc.policy import ReceiverPolicy
-from calibration.venue import Venue
-from installation.affinity import CorePlan, core_plan
-from installation.audience import AudienceConfig, CrowdPerceiver, DetectorConfig, PrimaryConfig
-from installation.native_logs import quiet_mediapipe
 from installation.painting import Painter, build_painter, check_styles, shared_networks
 from installation.perception import PerceptionSchedule, build_perception
 from installation.preflight import check_run, write_stats
-from installation.recorder import SessionRecorder
 from installation.quality import AdaptiveQuality
+from installation.recorder import SessionRecorder
 from installation.recovery import RecoveryPolicy
-from installation.report import TraceWriter
-from installation.runtime import Runtime, Stages
-from installation.scene_slot import SceneSlot, parse_scene_params
-from installation.schedule import OpeningHours, Playlist, parse_playlist
+from installation.runtime import Runtime
+from installation.scene_slot import SceneSlot
+from installation.schedule import Playlist
+from installation.show_plan import ShowPlan, plan_show, project_path
 from installation.smoothing import BodySmoother
-from installation.venue_stage import UndistortedSource, VenueStage, camera_zones, load_configured_venue
 from installation.sources import (
     DEMO_CLIP,
     RealtimePlayback,
@@ -48,9 +47,9 @@ from installation.sources import (
     parse_source_spec,
     spec_from_config,
 )
+from installation.stages import Stages
+from installation.venue_stage import UndistortedSource, VenueStage, camera_zones
 from models.style_networks import StyleNetworksUnavailable
-from scenes import SceneLibrary
-from scenes.base import Scene
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +116,9 @@ def run(options: RunOptions) -> dict:
     if options.out is not None and not options.headless:
         raise InstallationError("--out needs --headless (the window shows the frames instead)")
     config = configure(options)
-    check_run(options, config, _project_path(config.record.folder))  # paths and names, before any work
+    check_run(options, config, project_path(config.record.folder))  # paths and names, before any work
     ReceiverPolicy.from_config(config.osc)  # ... and who may send OSC what (osc.allow, osc.privileged)
-    library = scene_library(config)
-    scene = library.load(config.scene.name)  # fail on a bad scene name before opening anything
-    parse_playlist(config.show.playlist, library.names())  # ... or a bad playlist
-    OpeningHours(config.show.hours)  # ... or bad opening hours
-    load_configured_venue(config.calibration.venue)  # ... or a bad calibration file
-    parse_scene_params(config.scene.params, library)  # ... or a bad scene parameter
+    plan = plan_show(config)  # ... and scenes, playlist, hours, venue, scene parameters: parsed once
     if config.paint.enabled:
         check_styles(config.paint)  # ... or a style image that is missing, unreadable or too small
     generator = GeneratorHost(config.generator)
@@ -137,48 +131,17 @@ def run(options: RunOptions) -> dict:
     clock = FixedStepClock() if lockstep else live_clock
     if not lockstep and replayable:
         source = RealtimePlayback(source, live_clock)
-    try:
-        stages = build_stages(config, source, _open_display(config, options, lockstep), scene, generator, lockstep)
-    except BaseException:
-        source.close()
-        raise
-    log.info("running %s on %s (%s, %s perception)", config.scene.name, source.description,
+    stages = _build_all(config, options, plan, source, generator, lockstep)
+    log.info("running %s on %s (%s, %s perception)", stages.scenes.scene.name, source.description,
              "replay" if lockstep else "live", config.perception.schedule)
-    if options.trace is not None:
-        stages.listeners.insert(0, TraceWriter(options.trace))
     runtime = Runtime(stages, clock, lockstep, overlay=config.display.overlay)
-    try:
-        venue = stages.venue.venue if stages.venue is not None else None
-        slots = venue.people.max_people if venue is not None and venue.people.enabled else 0
-        osc = OscBridge(config.osc, runtime.inbox, options.osc_in, options.osc_out, person_slots=slots)
-        _keep_time(config, runtime)  # MIDI asked for and missing: MidiError, one line, exit 2
-    except BaseException:
-        runtime.close()
-        raise
-    stages.listeners.insert(0, osc)  # before the recorder, which logs what OSC sent for the frame
-    if config.lights.enabled:  # DMX out (installation/lights); failed sends count among the loop's errors
-        from installation.lights.output import DmxOutput
-
-        stages.listeners.insert(0, DmxOutput(config.lights, errors=runtime.telemetry.errors))
-    if options.health is not None:
-        stages.listeners.insert(0, HealthWriter(options.health, osc_receiver=osc.receiver_health))
-    if options.heartbeat is not None:
-        heartbeat = Heartbeat(options.heartbeat, osc_alive=osc.receiver_alive)
-        runtime.heartbeat = heartbeat.beat
-        stages.listeners.insert(0, heartbeat)  # closed first when the loop ends: says "ending", not hung
-    if osc.sender is not None:
-        stages.recorder.osc_out = lambda: osc.sender.last_messages
     if config.record.enabled:
         stages.recorder.start()
-    if stages.gestures is not None:
-        teacher = LiveTeacher(config.gestures, stages.gestures, _project_path(config.gestures.folder),
-                              source.frame_size[0] / source.frame_size[1], config.source.mirror)
-        stages.listeners.insert(0, teacher)
-        runtime.control.teacher = teacher
     if config.staff.listen and options.wait_for_turn is None:  # a kiosk's child: its supervisor serves the page
         from installation.staff import serve_runtime  # aiohttp is imported only when the page is on
 
         serve_runtime(config, runtime)  # stops when the loop closes its listeners
+    osc = stages.links.osc
     try:
         stats = _run_stats(runtime.run(max_frames=options.frames), osc, config)
     except Exception as error:  # the statistics so far are kept, with what ended the run
@@ -188,38 +151,29 @@ def run(options: RunOptions) -> dict:
     return stats
 
 
-def _keep_time(config: Config, runtime: Runtime) -> None:
-    """Beat-quantised changes ([sync]), MIDI in ([midi]) and Ableton Link ([sync] link): MIDI commands
-    go to the same inbox as OSC; Link writes the show's beat at every frame."""
-    from installation.quantize import BeatQuantiser
-
-    runtime.control.default_when = config.sync.quantize
-    runtime.control.quantiser = BeatQuantiser(config.sync.beats_per_bar, config.sync.display_latency_ms / 1000.0)
-    if config.midi.enabled:
-        from installation.midi import MidiControl  # mido and rtmidi only load when MIDI is on
-
-        midi = MidiControl(runtime.inbox, _project_path(config.midi.bindings), config.midi.clock).open(config.midi.input)
-        runtime.control.midi = midi
-        runtime.stages.listeners.append(midi)  # closed with the other listeners when the loop ends
-    if config.sync.link:
-        from installation.link_sync import LinkSync  # the Link binding loads only when Link is on
-
-        link = LinkSync.open(config.sync.link_start_bpm, config.sync.beats_per_bar, config.sync.link_sets_tempo,
-                             lockstep=runtime.lockstep)
-        runtime.beat_clock = link.update
-        runtime.stages.listeners.append(link)  # leaves the session when the loop ends
-    if config.audio.enabled:
-        from installation.audio_in import open_audio  # soundfile / PortAudio load only when audio is on
-
-        file = _project_path(config.audio.file) if config.audio.file else None
-        audio = open_audio(file, config.audio.device, config.audio.sample_rate,  # missing: AudioError, exit 2
-                           runtime.telemetry.errors)  # dropped blocks, a lost device: in the run's error counts
-        runtime.audio = audio
-        runtime.stages.listeners.append(audio)  # closed with the loop
+def _build_all(config: Config, options: RunOptions, plan: ShowPlan, source: Source, generator: GeneratorHost,
+               lockstep: bool) -> Stages:
+    """The links (OSC, MIDI, Link...), the display and the stages around the open source; on any
+    failure, whatever was opened is closed again."""
+    venue = plan.venue
+    slots = venue.people.max_people if venue is not None and venue.people.enabled else 0
+    try:
+        links = open_links(config, options.osc_in, options.osc_out, options.trace, options.health,
+                           options.heartbeat, lockstep, slots, project_path)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        return build_stages(config, source, _open_display(config, options, lockstep), plan, generator, lockstep, links)
+    except BaseException:
+        links.close()
+        source.close()
+        raise
 
 
-def _run_stats(stats: dict, osc: OscBridge, config: Config) -> dict:
-    stats["errors"].update(osc.counters())
+def _run_stats(stats: dict, osc: OscBridge | None, config: Config) -> dict:
+    if osc is not None:
+        stats["errors"].update(osc.counters())
     stats["perception_schedule"] = config.perception.schedule
     stats["config"] = dataclasses.asdict(config)
     return stats
@@ -238,29 +192,29 @@ def _preload(config: Config, generator: GeneratorHost) -> None:
             log.debug("painting networks not preloaded: %s", error)
 
 
-def build_stages(config: Config, source: Source, display: Display, scene: Scene | None = None,
-                 generator: GeneratorHost | None = None, lockstep: bool = True) -> Stages:
-    """The loop's stages around an open source and display (the scene and generator are built
-    from the configuration unless given). ``lockstep``: a replay, which paints inline to stay
-    reproducible; live runs paint as ``paint.schedule`` says."""
-    library = scene_library(config)
-    scene = scene if scene is not None else library.load(config.scene.name)
+def build_stages(config: Config, source: Source, display: Display, plan: ShowPlan | None = None,
+                 generator: GeneratorHost | None = None, lockstep: bool = True, links: RunLinks | None = None) -> Stages:
+    """The loop's stages around an open source and display, finished: every listener in its
+    declared place. ``plan`` (the parsed scenes, playlist, hours and venue) and the generator are
+    made from the configuration unless given; ``links`` (OSC, MIDI, Link...) default to none.
+    ``lockstep``: a replay, which paints inline to stay reproducible; live runs paint as
+    ``paint.schedule`` says."""
+    plan = plan if plan is not None else plan_show(config)
+    links = links if links is not None else RunLinks()
     generators = GeneratorPool(config.generator, generator)
-    playlist = Playlist(parse_playlist(config.show.playlist, library.names()))
-    if playlist.entries and scene.name not in playlist.names():
-        scene = library.load(playlist.names()[0])  # a playlist starts at its first entry ...
-    elif playlist.entries:
-        playlist.index = playlist.names().index(scene.name)  # ... or at the chosen scene, if it is one
-    show_scenes = [scene] + [library.load(name) for name in
-                             dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback])]
+    playlist = Playlist(plan.playlist)
+    if plan.scene.name in playlist.names():
+        playlist.index = playlist.names().index(plan.scene.name)
+    show_scenes = [plan.scene] + [plan.library.load(name) for name in
+                                  dict.fromkeys([*playlist.names(), config.scene.attract, config.scene.fallback])]
     for each in show_scenes[1:]:
         generators.host_for(each.MODEL)  # load every model the show needs now, not mid-show
     if not config.perception.faces and any(each.NEEDS_FACES for each in show_scenes):
         log.info("reading faces (MediaPipe FaceMesh): a scene of the show answers the visitor's face")
         config = override(config, "perception", faces=True)
-    slot = SceneSlot(scene, generators, config.generator.seed, library, config.scene.crossfade_s, config.scene.reload,
-                     parse_scene_params(config.scene.params, library))
-    venue = load_configured_venue(config.calibration.venue)
+    slot = SceneSlot(plan.scene, generators, config.generator.seed, plan.library, config.scene.crossfade_s,
+                     config.scene.reload, plan.scene_params, config.scene.fallback, links.errors)
+    venue = plan.venue
     if venue is not None and venue.lens is not None:
         source = UndistortedSource(source, venue)
     width, height = source.frame_size
@@ -268,8 +222,18 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
     cores = core_plan(config.perception.pin_cores) if threaded else None
     if venue is not None and venue.screen is not None:  # landmarks arrive in screen coordinates
         width, height = config.display.width, config.display.height
-    recorder = SessionRecorder(_project_path(config.record.folder), config, config.record.segment_s, source.fps)
-    stages = Stages(
+    painter = _painter(config, display, lockstep, cores.loop if cores is not None else None)
+    recorder = SessionRecorder(project_path(config.record.folder), config, config.record.segment_s, source.fps,
+                               osc_out=links.osc_out, live_decisions=DecisionProbe(generators, painter))
+    gestures = (GestureRecognizer.from_config(config.gestures, width / height, config.source.mirror)
+                if config.gestures.enabled else None)
+    teacher = (LiveTeacher(config.gestures, gestures, project_path(config.gestures.folder),
+                           source.frame_size[0] / source.frame_size[1], config.source.mirror)
+               if gestures is not None else None)
+    # The listeners' order: the teacher, the links told before the recorder (it logs what OSC
+    # sent for the frame), the recorder, then the links closed last (RunLinks.front and back).
+    listeners = [*([teacher] if teacher is not None else []), *links.front(), recorder, *links.back()]
+    return Stages(
         source=source,
         perception=_perception(config, venue, cores),
         smoother=BodySmoother(config.smoothing),
@@ -277,25 +241,24 @@ def build_stages(config: Config, source: Source, display: Display, scene: Scene 
         scenes=slot,
         generator=generators.default,
         display=display,
-        listeners=[recorder],  # last among the listeners: it logs what OSC sent for the frame
+        listeners=listeners,
         recorder=recorder,
         recovery=RecoveryPolicy(config.scene.fallback, config.scene.attract, config.source.stall_s,
                                 attract_after_s=config.scene.attract_after_s,
                                 next_gesture=config.scene.next_gesture,
                                 previous_gesture=config.scene.previous_gesture),
-        gestures=(GestureRecognizer.from_config(config.gestures, width / height, config.source.mirror)
-                  if config.gestures.enabled else None),
+        gestures=gestures,
         playlist=playlist,
-        hours=OpeningHours(config.show.hours),
+        hours=plan.hours,
         quality=_adaptive_quality(config, generators.default),
         venue=VenueStage(venue) if venue is not None else None,
         loop_cores=cores.loop if cores is not None else None,
-        painter=_painter(config, display, lockstep, cores.loop if cores is not None else None),
+        painter=painter,
         screen_aspect=_screen_aspect(config, display),
         scene_switch_rate=config.osc.scene_switch_rate,
+        links=links,
+        teacher=teacher,
     )
-    recorder.live_decisions = DecisionProbe(stages)  # a session records what its replay must decide alike
-    return stages
 
 
 def _screen_size(config: Config, display: Display) -> tuple[int, int]:
@@ -327,28 +290,11 @@ def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> 
                             perception_cores)
 
 
-def scene_library(config: Config) -> SceneLibrary:
-    """The built-in scenes and those in the configured extra folders. Raises SceneError when one
-    of those is not a folder (a typo would otherwise only show as an unknown scene, or not at all)."""
-    folders = [_project_path(folder) for folder in config.scene.folders]
-    for text, folder in zip(config.scene.folders, folders):
-        if not folder.is_dir():
-            why = "is a file, not a folder" if folder.exists() else "does not exist"
-            shown = f" ({folder})" if str(folder) != text else ""
-            raise SceneError(f"scene.folders: {text!r}{shown} {why}")
-    return SceneLibrary(folders)
-
-
 def _adaptive_quality(config: Config, generator: GeneratorHost) -> AdaptiveQuality | None:
     if not (config.generator.adaptive and generator.adjustable):
         return None
     return AdaptiveQuality(config.display.target_fps, generator.resolution, config.generator.min_resolution,
                            max(config.generator.resolution, generator.resolution))
-
-
-def _project_path(text: str) -> Path:
-    path = Path(text).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def _open_source(config: Config, options: RunOptions, clock: MonotonicClock) -> tuple[Source, bool]:

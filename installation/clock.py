@@ -22,6 +22,8 @@ class Clock(Protocol):
 
     def wall(self) -> float: ...
 
+    def sleep(self, seconds: float) -> None: ...
+
 
 class MonotonicClock:
     """Seconds since the clock was made, from the monotonic performance counter."""
@@ -34,6 +36,9 @@ class MonotonicClock:
 
     def wall(self) -> float:
         return time.perf_counter()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class FixedStepClock:
@@ -48,6 +53,9 @@ class FixedStepClock:
 
     def wall(self) -> float:
         return time.perf_counter()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
     def advance_to(self, timestamp_s: float) -> None:
         """Move forward to ``timestamp_s``; time never runs backwards (a looped clip keeps counting)."""
@@ -64,6 +72,10 @@ class ManualClock(FixedStepClock):
 
     def wall(self) -> float:
         return self._wall
+
+    def sleep(self, seconds: float) -> None:
+        """Waiting passes no real time: the clock moves on instead."""
+        self.advance(seconds)
 
     def advance(self, seconds: float) -> None:
         self._now += seconds

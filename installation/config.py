@@ -17,6 +17,7 @@ from typing import Any, Callable, Union, get_args, get_origin, get_type_hints
 from installation.errors import ConfigError
 from installation.gestures.config import GesturesConfig
 from installation.lights.config import LightsConfig
+from installation.load_scheduler import LoadConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.toml"
@@ -301,6 +302,7 @@ class Config:
     calibration: CalibrationConfig = CalibrationConfig()
     generator: GeneratorConfig = GeneratorConfig()
     paint: PaintConfig = PaintConfig()
+    load: LoadConfig = LoadConfig()  # what live runs skip on few cores (installation/load_scheduler.py)
     display: DisplayConfig = DisplayConfig()
     headless: HeadlessConfig = HeadlessConfig()
     video_out: VideoOutConfig = VideoOutConfig()

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # types only: these modules build on this one
+    from installation.audience.crowd import Audience
+    from installation.faces import FaceReading
 
 POSE_LANDMARK_COUNT = 33
 HAND_LANDMARK_COUNT = 21
@@ -105,9 +110,9 @@ class Observation:
     pose: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (33, 4) x y z vis, or (0, 4)
     hands: tuple[Hand, ...] = ()
     perception_ms: float = 0.0
-    audience: object | None = None  # with several visitors: installation.audience.Audience (everyone, ids, primary)
+    audience: Audience | None = None  # with several visitors: everyone, their ids, the primary
     visitor: int = 0  # whose body this is: a change means another person (smoothing and gestures restart)
-    face: object | None = None  # with perception.faces: an installation.faces.FaceReading (found or not)
+    face: FaceReading | None = None  # with perception.faces: the face read (found or not)
 
     @property
     def has_pose(self) -> bool:

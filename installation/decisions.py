@@ -22,27 +22,28 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from installation.painting.painter import PaintJob, Painting, PaintStep
+from installation.generator_pool import GeneratorPool
+from installation.painting import Painter
+from installation.painting.painter import Painting, PaintJob, PaintStep
 from installation.report import FrameReport
-from installation.runtime import Stages
+from installation.stages import Stages
 
 log = logging.getLogger(__name__)
 
 
 class DecisionProbe:
     """The recorder's hook (``SessionRecorder.live_decisions``): this frame's decisions, read from
-    the stages after the frame was shown."""
+    the generators and the painter after the frame was shown."""
 
-    def __init__(self, stages: Stages) -> None:
-        self.stages = stages
-        self._reused = _reused_count(stages)
+    def __init__(self, generators: GeneratorPool, painter: Painter | None) -> None:
+        self.generators, self.painter = generators, painter
+        self._reused = _reused_count(generators)
 
     def __call__(self) -> dict:
-        reused, before = _reused_count(self.stages), self._reused
+        reused, before = _reused_count(self.generators), self._reused
         self._reused = reused
-        painter = self.stages.painter
-        step = painter.last_step if painter is not None else None
-        return {"resolution": self.stages.generator.resolution, "reused": reused > before,
+        step = self.painter.last_step if self.painter is not None else None
+        return {"resolution": self.generators.default.resolution, "reused": reused > before,
                 "paint": None if step is None else [step.frame, step.size, step.shown]}
 
 
@@ -77,7 +78,7 @@ class DecisionFollower:
         self.present = any("live" in record for record in records)
         self.divergences = 0
         self._record: dict | None = None
-        self._reused = _reused_count(stages)
+        self._reused = _reused_count(stages.scenes.generators)
         steps = _paint_steps(records)
         if self.present and stages.painter is not None:
             stages.painter.follow(RecordedPainting(steps))
@@ -99,7 +100,7 @@ class DecisionFollower:
                            f"{live['resolution']} px")
 
     def on_frame(self, report: FrameReport) -> None:
-        reused, before = _reused_count(self.stages), self._reused
+        reused, before = _reused_count(self.stages.scenes.generators), self._reused
         self._reused = reused
         live = (self._record or {}).get("live")
         if live is not None and live["reused"] != (reused > before):
@@ -114,9 +115,9 @@ class DecisionFollower:
             log.warning("the replay is not exact: %s", why)
 
 
-def _reused_count(stages: Stages) -> int:
+def _reused_count(generators: GeneratorPool) -> int:
     """Renders answered with the previous frame so far, over every generator of the run."""
-    return sum(int(getattr(host, "reused_frames", 0)) for host in stages.scenes.generators.hosts())
+    return sum(host.reused_frames for host in generators.hosts())
 
 
 def _paint_steps(records: list[dict]) -> list[PaintStep]:

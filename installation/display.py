@@ -44,7 +44,7 @@ TOGGLE_RECORD = ControlCommand("record", ("toggle",), origin="key")
 class Display(Protocol):
     def show(self, image_rgb: np.ndarray, hud: Hud | None, recording: bool = False) -> list[ControlCommand]: ...
 
-    def pace(self, idle: Callable[[float], None]) -> None: ...
+    def pace(self, idle: Callable[[float], None], wall: Callable[[], float]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -52,17 +52,19 @@ class Display(Protocol):
 class Pacer:
     """Frames at most ``fps`` a second. ``wait`` hands the time until the next one is due to
     ``idle(seconds)``, which may return early (the loop's is woken by a new observation: new
-    content is drawn at once, and the next frame is due a whole period after it)."""
+    content is drawn at once, and the next frame is due a whole period after it). ``wall`` is
+    the loop's clock (``Clock.wall``), so a test drives the pacing without real waits."""
 
     def __init__(self, fps: float) -> None:
         self.period_s = 1.0 / fps
-        self._last = time.perf_counter()
+        self._last: float | None = None
 
-    def wait(self, idle: Callable[[float], None]) -> None:
-        remaining = self._last + self.period_s - time.perf_counter()
-        if remaining > 0:
-            idle(remaining)
-        self._last = time.perf_counter()
+    def wait(self, idle: Callable[[float], None], wall: Callable[[], float]) -> None:
+        if self._last is not None:
+            remaining = self._last + self.period_s - wall()
+            if remaining > 0:
+                idle(remaining)
+        self._last = wall()
 
 
 class Compositor:
@@ -144,9 +146,9 @@ class WindowDisplay:
         pygame.display.flip()
         return commands
 
-    def pace(self, idle: Callable[[float], None]) -> None:
+    def pace(self, idle: Callable[[float], None], wall: Callable[[], float]) -> None:
         """Wait until the next frame is due (``display.target_fps``), in ``idle``."""
-        self._pacer.wait(idle)
+        self._pacer.wait(idle, wall)
 
     def _handle_events(self) -> list[ControlCommand]:
         commands = []
@@ -266,10 +268,10 @@ class HeadlessDisplay:
             self.sink.write(pixels)
         return []
 
-    def pace(self, idle: Callable[[float], None]) -> None:
+    def pace(self, idle: Callable[[float], None], wall: Callable[[], float]) -> None:
         """Live runs: wait until the next frame is due, in ``idle``; replay runs as fast as it can."""
         if self._pacer is not None:
-            self._pacer.wait(idle)
+            self._pacer.wait(idle, wall)
 
     def close(self) -> None:
         self.sink.close()

@@ -86,7 +86,7 @@ class FaceReading:
         return {f.name: float(getattr(self, f.name)) for f in fields(self)}
 
 
-# Expression features as documented (docs/features.md is generated from this table and features.py)
+# Expression features as documented (docs/features.md is generated from this table and feature_specs.py)
 FACE_FEATURE_DOCS = (
     ("found", "0 or 1", "A face is read this frame (perception.faces on, the face close enough for FaceMesh)."),
     ("x, y", "0 .. 1", "The face's centre across and down the image."),

@@ -77,7 +77,8 @@ class SessionRecorder:
 
     def __init__(self, folder: Path, config: Config, segment_s: float = 10.0, video_fps: float = 30.0,
                  open_segment: Callable[[Path, float, tuple[int, int]], SegmentWriter] = Mp4vSegment,
-                 free_space: Callable[[Path], int] = free_bytes) -> None:
+                 free_space: Callable[[Path], int] = free_bytes, osc_out: Callable[[], list] | None = None,
+                 live_decisions: Callable[[], dict] | None = None) -> None:
         self.folder, self.config, self.segment_s, self.video_fps = folder, config, segment_s, video_fps
         self.open_segment, self.free_space = open_segment, free_space
         self.session: Path | None = None
@@ -89,8 +90,8 @@ class SessionRecorder:
         self._writer: SegmentWriter | None = None
         self._segment_index = 0
         self._segment_start_t = 0.0
-        self.osc_out: Callable[[], list] | None = None  # the OSC messages sent this frame, if any
-        self.live_decisions: Callable[[], dict] | None = None  # this frame's (installation.decisions)
+        self.osc_out = osc_out  # the OSC messages sent this frame, if any
+        self.live_decisions = live_decisions  # this frame's decisions (installation.decisions)
 
     @property
     def recording(self) -> bool:

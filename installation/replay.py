@@ -30,10 +30,9 @@ from installation.control import CommandInbox, ControlCommand
 from installation.decisions import DecisionFollower
 from installation.display import HeadlessDisplay, open_sink
 from installation.errors import SourceError
+from installation.file_sources import VideoFileSource
 from installation.preflight import check_out, check_output_file, write_stats
-from installation.report import FrameListener
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +232,8 @@ def replay_session(options: ReplayOptions) -> dict:
     """Replay a session headless; returns the run's stats (and writes them to ``options.stats``,
     also when the replay fails). Raises InstallationError on a bad session or output path."""
     from installation.app import build_stages  # app imports this module's callers; keep it lazy
+    from installation.links import RunLinks
+    from installation.osc import OscBridge
 
     # the replay talks to nobody unless asked: the venue's sound system must not hear a rerun
     config = override(load_session_config(options.session), "osc", listen="", targets=tuple(options.osc_out),
@@ -244,24 +245,26 @@ def replay_session(options: ReplayOptions) -> dict:
     config = dataclasses.replace(config, record=dataclasses.replace(config.record, enabled=False))
     size = options.size or (config.headless.width, config.headless.height)
     display = HeadlessDisplay(size, config.display.fit, open_sink(options.out, size, config.headless.video_fps))
+    links = RunLinks()
+    links.osc = OscBridge(config.osc, links.inbox, listen="")  # out only, to --osc-out's targets
     follower: DecisionFollower | None = None
     if options.with_perception:
         source = _segments_source(options.session)
-        stages = build_stages(config, source, display)
+        stages = build_stages(config, source, display, links=links)
         total = None
     else:
         source = SessionSource(options.session)
-        stages = build_stages(config, source, display)
+        source.inbox = links.inbox  # the session's recorded commands, at their frames
+        stages = build_stages(config, source, display, links=links)
         stages.perception.close()
         stages.perception = RecordedPerception(source)
         follower = DecisionFollower(stages, source.records)
         source.before_frame = follower.before_frame
         stages.listeners.append(follower)
         total = len(source.records)
+    if total is not None and options.progress:
+        stages.listeners.append(Progress(total))
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
-    if isinstance(source, SessionSource):
-        source.inbox = runtime.inbox
-    _add_outputs(stages.listeners, config, runtime, total if options.progress else None)
     try:
         stats = runtime.run()
     except Exception as error:  # the statistics so far are kept, with what ended the replay
@@ -271,17 +274,6 @@ def replay_session(options: ReplayOptions) -> dict:
         stats["replay"] = {"live_decisions": follower.present, "divergences": follower.divergences}
     write_stats(options.stats, stats)
     return stats
-
-
-def _add_outputs(listeners: list[FrameListener], config: Config, runtime: Runtime, total: int | None) -> None:
-    from installation.osc import OscBridge
-
-    bridge = OscBridge(config.osc, runtime.inbox, listen="")
-    listeners.insert(0, bridge)
-    if bridge.sender is not None and runtime.stages.recorder is not None:
-        runtime.stages.recorder.osc_out = lambda: bridge.sender.last_messages
-    if total is not None:
-        listeners.append(Progress(total))
 
 
 def _segments_source(session: Path) -> "_ConcatenatedVideo":

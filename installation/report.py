@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from installation.contracts import Frame, LatentState, Observation, TrackedBody
-from installation.features import Features
+from installation.feature_specs import Features
+
+if TYPE_CHECKING:  # types only: the runtime's modules import this one
+    from installation.audience.crowd import Audience
+    from installation.audience.zones import ZoneEvent
+    from installation.audio_analysis import AudioFeatures
+    from installation.control import ControlCommand
+    from installation.gestures.events import GestureEvent
 
 
 @dataclass(frozen=True)
@@ -44,14 +51,14 @@ class FrameReport:
     beat_phase: float | None = None  # None while no tempo is known
     tempo_bpm: float | None = None
     status: RuntimeStatus | None = None
-    gestures: tuple = ()  # gesture events that started, held or ended this frame
+    gestures: tuple[GestureEvent, ...] = ()  # gesture events that started, held or ended this frame
     frame: Frame | None = None  # the camera frame taken this tick, if a new one came
-    commands: tuple = ()  # the control commands applied at this frame's boundary
-    zone_events: tuple = ()  # ZoneEvents of this frame (a venue's zones)
-    audience: object | None = None  # with several visitors: the newest Audience (ids, anchors, primary)
+    commands: tuple[ControlCommand, ...] = ()  # the control commands applied at this frame's boundary
+    zone_events: tuple[ZoneEvent, ...] = ()  # a venue's zones entered and left this frame
+    audience: Audience | None = None  # with several visitors: the newest (ids, anchors, primary)
     picture: np.ndarray | None = None  # (H, W, 3) RGB uint8: what was handed to the display (staff thumbnail)
-    mapped: dict = field(default_factory=dict)  # taught mappings' outputs this frame: {mapping: {output: value}}
-    audio: object | None = None  # with [audio] on: the music's AudioFeatures this frame (OSC /audio/*)
+    mapped: dict[str, dict[str, float]] = field(default_factory=dict)  # taught mappings: {mapping: {output: value}}
+    audio: AudioFeatures | None = None  # with [audio] on: the music's features this frame (OSC /audio/*)
 
     @property
     def frame_index(self) -> int | None:

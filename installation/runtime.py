@@ -1,6 +1,10 @@
 """The frame loop: the one place where a frame travels from the camera to the screen.
 
-    source -> perception -> smoother -> features -> scene -> generator -> painter -> display
+    capture -> perceive -> track -> features -> direct -> scene -> generate -> paint -> display -> report
+
+``Runtime.step`` is that line, one call per stage; the policy (opening hours, attract mode, the
+playlist, bound gestures, follow mode) is the Director's, and each stage owns its own failures
+(``SceneSlot`` a scene that raises, ``GeneratorHost`` a model that draws NaN).
 
 Two ways to drive it, same code:
 - live (camera, or a clip played in real time): each tick takes the newest frame if there is
@@ -15,118 +19,87 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
+from installation import run_summary
 from installation.affinity import pinned
-from installation.clock import wall_s
-from installation.contracts import Frame, LatentState, TrackedBody
-from installation.control import CommandInbox, ControlCommand
-from installation.display import Display
-from installation.errors import ModelError
-from installation.features import FeatureExtractor, Features
-from installation.generator import GeneratorHost
-from installation.gestures import GestureRecognizer
-from installation.overlay import Hud
-from installation.painting import STYLE_POSITION, Painter
-from installation.perception import PerceptionSchedule
-from installation.quality import AdaptiveQuality
-from installation.recorder import SessionRecorder
-from installation.recovery import RecoveryPolicy, SourceWatch, repair_latent
-from installation.scene_kit.geometry import matte
+from installation.audience.crowd import Audience
+from installation.audience.zones import ZoneEvent
+from installation.clock import Clock
+from installation.contracts import Frame, LatentState, Observation, TrackedBody
+from installation.control import ControlCommand
+from installation.director import Director
 from installation.faces import FaceReading
-from installation.report import FrameListener, FrameReport, RuntimeStatus
-from installation.smoothing import BodySmoother
-from installation.sources import Source
-from installation.telemetry import STAGES, Telemetry
+from installation.feature_specs import Features
+from installation.gestures import GestureEvent
+from installation.painting import STYLE_POSITION
+from installation.recovery import repair_latent
+from installation.report import FrameReport, RuntimeStatus
+from installation.scene_kit.geometry import matte
+from installation.show import ShowControl, ShowState
+from installation.stages import Stages
+from installation.telemetry import StageTimer, Telemetry
 from installation.test_pattern import alignment_grid
-from installation.venue_stage import VenueStage
-from installation.scene_slot import SceneSlot
-from installation.schedule import OpeningHours, Playlist
-from installation.show import NobodyWatch, ShowControl, ShowState
 from scenes.base import SceneInputs
 
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 10.0
-NAN_FRAMES_BEFORE_FALLBACK = 3  # a model whose output holds NaN this many frames running is replaced
 
 
-class Clock(Protocol):
-    def now(self) -> float: ...
+@dataclass(frozen=True)
+class Tracked:
+    """The audience as this frame sees it, after tracking and feature extraction."""
 
-
-@dataclass
-class Stages:
-    """Everything the loop drives, built and owned by ``installation.app``."""
-
-    source: Source
-    perception: PerceptionSchedule
-    smoother: BodySmoother
-    features: FeatureExtractor
-    scenes: SceneSlot  # the scene showing and the generator it draws with; show control can swap it
-    generator: GeneratorHost  # the configured model (scenes naming another get theirs from scenes.generators)
-    display: Display
-    listeners: list[FrameListener] = field(default_factory=list)  # trace file, OSC out, recorder
-    recorder: SessionRecorder | None = None  # also among the listeners, when there is one
-    recovery: RecoveryPolicy = field(default_factory=RecoveryPolicy)
-    gestures: GestureRecognizer | None = None
-    playlist: Playlist = field(default_factory=lambda: Playlist(()))
-    hours: OpeningHours = field(default_factory=lambda: OpeningHours(()))
-    quality: AdaptiveQuality | None = None  # live runs: holds the frame rate by the configured model's size
-    venue: VenueStage | None = None  # a venue's zones and camera -> screen mapping
-    loop_cores: frozenset[int] | None = None  # threaded perception: the loop's CPU cores (installation.affinity)
-    painter: Painter | None = None  # style transfer of the picture ([paint]); scenes turn it on with "paint"
-    screen_aspect: float | None = None  # width / height when the display crops to fill ("cover"), else None
-    scene_switch_rate: float = 4.0  # commanded scene switches per second at most (osc.scene_switch_rate)
+    observation: Observation | None  # what perception delivered this tick, if anything new
+    body: TrackedBody  # the smoothed visitor
+    features: Features
+    gestures: tuple[GestureEvent, ...]
+    zone_events: tuple[ZoneEvent, ...] = ()  # a venue's zones entered and left this frame
 
 
 class Runtime:
     def __init__(self, stages: Stages, clock: Clock, lockstep: bool, overlay: bool = False,
                  local_time: Callable[[], dt.datetime] = dt.datetime.now) -> None:
-        """``local_time`` tells the opening hours what time it is (live runs only)."""
+        """``clock`` gives the show's time and the wall time measurements use; ``local_time``
+        tells the opening hours what time it is (live runs only)."""
         self.stages, self.clock, self.lockstep = stages, clock, lockstep
-        self.local_time = local_time
+        links = stages.links
         self.show = ShowState(overlay=overlay)
-        self.inbox = CommandInbox()
-        self.telemetry = Telemetry()
-        self.control = ShowControl(self.show, stages.scenes, self.telemetry.errors, stages.recorder,
+        self.inbox = links.inbox
+        self.telemetry = Telemetry(errors=links.errors)  # one count of the run's errors, shared by the stages
+        self.director = Director(stages.scenes, self.show, stages.recovery, stages.playlist, stages.hours, local_time)
+        self.control = ShowControl(self.show, stages.scenes, links.errors, stages.recorder, stages.teacher,
                                    playlist=stages.playlist, painter=stages.painter,
-                                   scene_switch_interval_s=1.0 / stages.scene_switch_rate)
+                                   scene_switch_interval_s=1.0 / stages.scene_switch_rate,
+                                   quantiser=links.quantiser, default_when=links.default_when, midi=links.midi)
         self.running = True
-        self._started_wall = wall_s()
+        self.started_wall = clock.wall()
+        self._next_status = self.started_wall + STATUS_INTERVAL_S
         self._last_t: float | None = None
-        self._last_state: LatentState | None = None
-        self._last_frame: Frame | None = None
-        self._last_image: np.ndarray | None = None
-        self._body = TrackedBody.nobody(0.0)
-        self._next_status = wall_s() + STATUS_INTERVAL_S
-        self._source_watch = SourceWatch(stages.recovery.stall_s)
         self._last_good_z: np.ndarray | None = None
-        self._nan_streak = 0
-        self._nobody_watch = NobodyWatch(stages.recovery.attract_after_s)
-        self._attract_reasons: set[str] = set()  # "camera silent", "nobody there"
-        self._scene_before_attract: str | None = None
-        self.asleep = False  # outside the opening hours
-        self._audience = None  # the newest Audience, with several visitors
-        self._face = FaceReading()  # the newest face read (perception.faces), nobody's until then
-        self.heartbeat: Callable[[int], None] | None = None  # the kiosk's hang watch, told the frames shown so far
-        self.beat_clock: Callable[[ShowState, float], None] | None = None  # Ableton Link: writes the show's beat each frame
-        self.audio = None  # installation.audio_in.AudioStage with [audio] on: the music's features each frame
+        self._last_image: np.ndarray | None = None
+        self.last_frame: Frame | None = None  # the newest camera frame
+        self.body = TrackedBody.nobody(0.0)  # the newest smoothed visitor
+        self.audience: Audience | None = None  # the newest, with several visitors
+        self.face = FaceReading()  # the newest face read (perception.faces), nobody's until then
+
+    @property
+    def asleep(self) -> bool:
+        return self.director.asleep
 
     def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
         """Render until the media ends, the user quits, ``max_frames`` frames are shown or
         ``max_wall_s`` seconds have passed; returns the stats."""
         self.stages.scenes.generators.warm_up()  # the first shown frame is never a slow or black one
-        deadline = None if max_wall_s is None else wall_s() + max_wall_s
+        deadline = None if max_wall_s is None else self.clock.wall() + max_wall_s
         try:
             with pinned(self.stages.loop_cores):  # the generator on its own core(s), away from MediaPipe
                 while self.running and (max_frames is None or self.telemetry.rendered_frames < max_frames):
-                    if deadline is not None and wall_s() >= deadline:
+                    if deadline is not None and self.clock.wall() >= deadline:
                         break
                     self.step()
         except KeyboardInterrupt:  # Ctrl+C or SIGTERM (see main.py): stop cleanly, keep the stats
@@ -136,140 +109,132 @@ class Runtime:
         return self.summary()
 
     def step(self) -> None:
-        """One tick: take a frame, perceive, apply commands, track, map, generate, show."""
-        if self.heartbeat is not None:  # every tick, asleep too: only a stuck loop goes silent
-            self.heartbeat(self.telemetry.rendered_frames)
-        # capture
-        started = wall_s()
-        frame = self.stages.source.read() if self.lockstep else self.stages.source.latest()
+        """One frame, camera to screen: each line below is one stage of its path."""
+        if self.stages.links.heartbeat is not None:  # every tick, asleep too: only a stuck loop goes silent
+            self.stages.links.heartbeat.beat(self.telemetry.rendered_frames)
+        timer = StageTimer(self.clock, self.telemetry)
+        frame = self._capture(timer)
         if frame is None and self.lockstep:
             self.running = False  # end of the recording
             return
-        if not self.lockstep and self._closed():
+        if not self.lockstep and self.director.closed():
             self._sleep_step()
             return
-        if frame is not None:
-            self.telemetry.stage("capture", (wall_s() - started) * 1000.0)
-            self._last_frame = frame
-            self.stages.perception.submit(frame)
-
-        # perceive: lockstep waits for this frame's observation; live takes whatever is newest
-        observation = self.stages.perception.wait() if self.lockstep else self.stages.perception.poll()
+        observation = self._perceive()
         now = self._advance_time(frame)
-        if not self.lockstep:
-            self._watch_source(frame is not None, now)
-        if self.beat_clock is not None:  # before commands, so changes quantise on this frame's beat
-            self.beat_clock(self.show, now)
-        audio = self.audio.update(now) if self.audio is not None else None  # a file: read up to ``now`` exactly
-        commands = self.inbox.drain()
-        for command in commands:  # frame boundary: applied before this frame is drawn
-            self.apply(command)
-        self.control.apply_waiting(now)  # a scene switch that waited for its turn
-        if not self.running:
+        commands = self._apply_commands(now)
+        if not self.running:  # a quit command
             return
-
-        # track + features
-        mark = wall_s()
-        zone_events: tuple = ()
-        if observation is not None and self.stages.venue is not None:
-            observation, zone_events = self.stages.venue.process(observation)
-        if observation is not None and observation.audience is not None:
-            self._audience = observation.audience
-        if observation is not None and observation.face is not None:  # perception.faces: held until the next
-            self._face = observation.face
-        if observation is not None:
-            self.telemetry.observed(observation)
-            self.telemetry.stage("perception", observation.perception_ms)
-            self._body = self.stages.smoother.update(observation)
-        else:
-            self._body = self.stages.smoother.tick(now)
-        features = self.stages.features.update(self._body)
-        gestures = tuple(self.stages.gestures.update(self._body, now)) if self.stages.gestures else ()
-        self._watch_audience(features.presence, now)
-        self._gesture_commands(gestures)
-        mark = self._timed("tracking", mark)
-
-        # scene -> latent (a frozen picture keeps its latent)
-        step_s = 0.0 if self._last_t is None else now - self._last_t
-        self._last_t = now
-        self._follow_playlist(now, step_s)
-        self.stages.scenes.reload_if_changed(wall_s())  # development mode only
-        frozen = self.show.freeze and self._last_state is not None
-        taught = self._taught_mappings(features) if not frozen else {}  # a frozen picture uses no inputs
-        inputs = SceneInputs(features, now, step_s, self.show.beat_phase(now), self.show.tempo_bpm,
-                             self.show.external, gestures, taught, frame=self._last_frame,
-                             body=self._body, zone_events=zone_events, audience=self._audience, face=self._face,
-                             audio=audio)
-        state = self._last_state if frozen else self._scene_update(inputs)
-        followed = self.show.followed_latent(now)
-        if followed is not None and not frozen:  # following another instance: its latent, our params
-            state = dataclasses.replace(state, z=followed)
-        state = self._checked_latent(state)
-        mark = self._timed("scene", mark)
-
-        # generate -> paint -> show
-        image = self._picture(state, inputs)
-        generated = wall_s()
-        self.telemetry.stage("generate", (generated - mark) * 1000.0)
-        image = self._painted(image, state)
-        painted = self._timed("paint", generated)
-        keys = self.stages.display.show(image, self._hud() if self.show.overlay else None, recording=self._recording())
-        done = self._timed("display", painted)
-
-        latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
-        self.telemetry.rendered(done, state.z, image, latency)
-        report = FrameReport(now, observation, self._body, features, state, self.stages.scenes.scene.name,
-                             self.show.beat_phase(now), self.show.tempo_bpm, self.status(),
-                             gestures=gestures, frame=frame, commands=tuple(commands), zone_events=zone_events,
-                             audience=self._audience, picture=image, mapped=taught, audio=audio)
-        for listener in self.stages.listeners:
-            listener.on_frame(report)
-        for key in keys:
-            self.inbox.put(key)  # keys take effect at the next frame boundary, like OSC
-        self._log_status(done)
-        self._adapt_quality(started, mark, generated, wall_s())
+        timer.skip()
+        tracked = self._track(observation, now)
+        timer.lap("tracking")
+        step_s = self._step_s(now)
+        direction = self.director.direct(now, step_s, tracked.features.presence, tracked.gestures)
+        inputs = self._scene_inputs(tracked, now, step_s)
+        state = self._scene_latent(inputs, direction.followed_z)
+        timer.lap("scene")
+        image = self._generate(state, inputs)
+        timer.lap("generate")
+        image = self._paint(image, state)
+        timer.lap("paint")
+        keys = self._display(image)
+        timer.lap("display")
+        self._report(timer, frame, tracked, inputs, state, image, commands)
+        for command in (*direction.commands, *keys):  # bound gestures and keys: at the next frame boundary
+            self.inbox.put(command)
         self._pace()
 
-    def _pace(self) -> None:
-        """Live: wait for the next frame to be due, waking early for a new observation."""
-        pace = getattr(self.stages.display, "pace", None)
-        if pace is not None:
-            pace(getattr(self.stages.perception, "idle", time.sleep))
+    # the stages, in the order step() calls them
+    def _capture(self, timer: StageTimer) -> Frame | None:
+        """Lockstep: the next frame in order; live: the newest, or None when none came."""
+        frame = self.stages.source.read() if self.lockstep else self.stages.source.latest()
+        if frame is not None:
+            timer.lap("capture")
+            self.last_frame = frame
+            self.stages.perception.submit(frame)
+        return frame
 
-    def _recording(self) -> bool:
-        return self.stages.recorder is not None and self.stages.recorder.recording
+    def _perceive(self) -> Observation | None:
+        """Lockstep waits for this frame's observation; live takes whatever is newest."""
+        return self.stages.perception.wait() if self.lockstep else self.stages.perception.poll()
 
-    def _picture(self, state: LatentState, inputs: SceneInputs) -> np.ndarray:
+    def _advance_time(self, frame: Frame | None) -> float:
+        """The show's time for this frame (replay: the frame's own timestamp), and what keeps time
+        with it: the camera watch (live) and Link's beat."""
+        if self.lockstep and frame is not None:
+            self.clock.advance_to(frame.timestamp_s)  # type: ignore[attr-defined]  # replay clocks only
+        now = self.clock.now()
+        if not self.lockstep and self.director.watch_source(frame is not None, now):
+            self.telemetry.errors["source_stalls"] += 1
+        if self.stages.links.link is not None:  # before commands, so changes quantise on this frame's beat
+            self.stages.links.link.update(self.show, now)
+        return now
+
+    def _apply_commands(self, now: float) -> tuple[ControlCommand, ...]:
+        """OSC, MIDI, keys and the staff page's commands, at the frame boundary."""
+        commands = tuple(self.inbox.drain())
+        for command in commands:
+            self.apply(command)
+        self.control.apply_waiting(now)  # a scene switch that waited for its turn
+        return commands
+
+    def _track(self, observation: Observation | None, now: float) -> Tracked:
+        """The venue's zones, the smoothed visitor, features and gestures."""
+        zone_events: tuple[ZoneEvent, ...] = ()
+        if observation is not None and self.stages.venue is not None:
+            observation, zone_events = self.stages.venue.process(observation)
+        if observation is not None:
+            if observation.audience is not None:
+                self.audience = observation.audience
+            if observation.face is not None:  # perception.faces: held until the next
+                self.face = observation.face
+            self.telemetry.observed(observation)
+            self.telemetry.stage("perception", observation.perception_ms)
+            self.body = self.stages.smoother.update(observation)
+        else:
+            self.body = self.stages.smoother.tick(now)
+        features = self.stages.features.update(self.body)
+        gestures = tuple(self.stages.gestures.update(self.body, now)) if self.stages.gestures else ()
+        return Tracked(observation, self.body, features, gestures, zone_events)
+
+    def _step_s(self, now: float) -> float:
+        step_s = 0.0 if self._last_t is None else now - self._last_t
+        self._last_t = now
+        return step_s
+
+    def _scene_inputs(self, tracked: Tracked, now: float, step_s: float) -> SceneInputs:
+        frozen = self.show.freeze and self.stages.scenes.last_state is not None
+        taught = self._taught_mappings(tracked.features) if not frozen else {}  # a frozen picture uses no inputs
+        music = self.stages.links.audio
+        audio = music.update(now) if music is not None else None  # a file: read up to ``now`` exactly
+        return SceneInputs(tracked.features, now, step_s, self.show.beat_phase(now), self.show.tempo_bpm,
+                           self.show.external, tracked.gestures, taught, frame=self.last_frame, body=tracked.body,
+                           zone_events=tracked.zone_events, audience=self.audience, face=self.face,
+                           audio=audio)
+
+    def _scene_latent(self, inputs: SceneInputs, followed_z: np.ndarray | None) -> LatentState:
+        """The scene's latent (a frozen picture keeps its latent; a followed leader's replaces it),
+        repaired if it is not finite or runs away."""
+        scenes = self.stages.scenes
+        scenes.reload_if_changed(self.clock.wall())  # development mode only
+        if self.show.freeze and scenes.last_state is not None:
+            return scenes.last_state
+        state = scenes.safe_update(inputs)
+        if followed_z is not None:  # following another instance: its latent, our params
+            state = dataclasses.replace(state, z=followed_z)
+        return self._checked_latent(state)
+
+    def _generate(self, state: LatentState, inputs: SceneInputs) -> np.ndarray:
         if self.show.test_pattern:  # aligning a projector: the grid, whatever the scene
             return alignment_grid(self.stages.scenes.generator.resolution)
         if self.show.freeze and self._last_image is not None:
             return self._last_image
         if self.show.blackout:
             return self._black()
-        generator = self.stages.scenes.generator
-        nan_before = generator.nan_frames
-        try:
-            self._last_image = self._framed(self.stages.scenes.draw(state, inputs))
-        except ModelError:
-            raise
-        except Exception:  # the scene's compose is artist code: this frame unpainted, then another scene
-            self._scene_failed(self.stages.scenes.scene.name)
-            self._last_image = generator.render(state)
-        self._nan_streak = self._nan_streak + 1 if generator.nan_frames > nan_before else 0
-        if self._nan_streak >= NAN_FRAMES_BEFORE_FALLBACK and generator.fallback_reason is None:
-            generator.fall_back_to_cppn(f"produced NaN in {self._nan_streak} frames in a row")
-            self._nan_streak = 0
+        self._last_image = self._framed(self.stages.scenes.safe_draw(state, inputs))
         return self._last_image
 
-    def _framed(self, image: np.ndarray) -> np.ndarray:
-        """A scene's whole artwork (``Scene.WHOLE_PICTURE``) on a matte of the screen's shape, so
-        that filling the screen crops nothing of it; any other picture as it is."""
-        aspect = self.stages.screen_aspect
-        if aspect is None or not getattr(self.stages.scenes.scene, "WHOLE_PICTURE", False):
-            return image
-        return matte(image, aspect)
-
-    def _painted(self, image: np.ndarray, state: LatentState) -> np.ndarray:
+    def _paint(self, image: np.ndarray, state: LatentState) -> np.ndarray:
         """The picture painted in the current style, when the scene asks for painting (its "paint"
         parameter) and the screen is not blacked out; else as it is."""
         painter = self.stages.painter
@@ -280,87 +245,72 @@ class Runtime:
             return image
         return painter.paint(image, state.params.get(STYLE_POSITION))
 
-    def _advance_time(self, frame: Frame | None) -> float:
-        if self.lockstep and frame is not None:
-            self.clock.advance_to(frame.timestamp_s)  # type: ignore[attr-defined]
-        return self.clock.now()
+    def _display(self, image: np.ndarray) -> list[ControlCommand]:
+        """Shows the picture; returns the keys pressed since the last frame, as commands."""
+        hud = run_summary.hud(self) if self.show.overlay else None
+        return self.stages.display.show(image, hud, recording=self._recording())
 
-    def _timed(self, stage: str, since: float) -> float:
-        now = wall_s()
-        self.telemetry.stage(stage, (now - since) * 1000.0)
-        return now
+    def _report(self, timer: StageTimer, frame: Frame | None, tracked: Tracked, inputs: SceneInputs,
+                state: LatentState, image: np.ndarray, commands: tuple[ControlCommand, ...]) -> None:
+        """Telemetry, then every listener (OSC out, recorder, trace, health...), then the live
+        frame-rate policy."""
+        done = timer.marks["display"]
+        observation = tracked.observation
+        latency = (done - observation.wall_s) * 1000.0 if observation is not None else None
+        self.telemetry.rendered(done, state.z, image, latency)
+        report = FrameReport(inputs.t, observation, tracked.body, tracked.features, state,
+                             self.stages.scenes.scene.name, inputs.beat_phase, inputs.tempo_bpm, self.status(),
+                             gestures=tracked.gestures, frame=frame, commands=commands,
+                             zone_events=tracked.zone_events, audience=self.audience, picture=image,
+                             mapped=inputs.mapped, audio=inputs.audio)
+        for listener in self.stages.listeners:
+            listener.on_frame(report)
+        self._log_status(done)
+        self._adapt_quality(timer)
+
+    # helpers
+    def _pace(self) -> None:
+        """Live: wait for the next frame to be due, waking early for a new observation."""
+        idle = getattr(self.stages.perception, "idle", self.clock.sleep)  # threaded perception wakes it early
+        self.stages.display.pace(idle, self.clock.wall)
+
+    def _recording(self) -> bool:
+        return self.stages.recorder is not None and self.stages.recorder.recording
+
+    def _framed(self, image: np.ndarray) -> np.ndarray:
+        """A scene's whole artwork (``Scene.WHOLE_PICTURE``) on a matte of the screen's shape, so
+        that filling the screen crops nothing of it; any other picture as it is."""
+        aspect = self.stages.screen_aspect
+        if aspect is None or not self.stages.scenes.scene.WHOLE_PICTURE:
+            return image
+        return matte(image, aspect)
 
     def _black(self) -> np.ndarray:
         size = self.stages.scenes.generator.resolution
         return np.zeros((size, size, 3), np.uint8)
-
-    def _closed(self) -> bool:
-        """Outside the opening hours or put to sleep (live runs); logs each change between open and asleep."""
-        if self.show.sleep:  # by hand (staff page): like closing time until woken
-            self.asleep = True
-            return True
-        if self.stages.hours.always_open:
-            self.asleep = False
-            return False
-        closed = not self.stages.hours.is_open(self.local_time())
-        if closed != self.asleep:
-            self.asleep = closed
-            log.warning("%s", "outside the opening hours: sleeping" if closed else "opening hours: waking up")
-        return closed
 
     def _sleep_step(self) -> None:
         """Asleep: a black screen, no perception or generation; keys and OSC still work."""
         for command in self.inbox.drain():
             self.apply(command)
         for listener in self.stages.listeners:  # those that answer sleep (the lights go dark) are told
-            on_sleep = getattr(listener, "on_sleep", None)
+            on_sleep = getattr(listener, "on_sleep", None)  # optional part of a listener
             if on_sleep is not None:
                 on_sleep(self.clock.now())
         for key in self.stages.display.show(self._black(), None, recording=False):
             self.inbox.put(key)
         self._pace()
 
-    def _follow_playlist(self, now: float, step_s: float) -> None:
-        playlist = self.stages.playlist
-        if self._attract_reasons:
-            playlist.pause_for(step_s)  # time in the attract mode does not use up an entry
-            return
-        name = playlist.due(now)
-        if name is not None:
-            self._switch_scene(name, "playlist")
-
-    def _adapt_quality(self, started: float, generate_started: float, generated: float, finished: float) -> None:
-        """``finished``: the frame's work is done, listeners included; only the pacing wait follows."""
+    def _adapt_quality(self, timer: StageTimer) -> None:
+        """Live: the configured model's resolution follows the frame's cost (listeners included)."""
         quality, generator = self.stages.quality, self.stages.scenes.generator
         if quality is None or self.lockstep or generator is not self.stages.generator:
             return
-        work_ms = (finished - started) * 1000.0
-        resolution = quality.update(work_ms, (generated - generate_started) * 1000.0, finished)
+        finished = self.clock.wall()
+        generate_ms = (timer.marks["generate"] - timer.marks["scene"]) * 1000.0
+        resolution = quality.update((finished - timer.started) * 1000.0, generate_ms, finished)
         if resolution is not None:
             generator.set_resolution(resolution)
-
-    def _scene_update(self, inputs: SceneInputs) -> LatentState:
-        for _ in range(3):  # the scene; if it raised, its version before a reload, or the fallback scene
-            scene = self.stages.scenes.scene
-            try:
-                self._last_state = self.stages.scenes.update(inputs)
-                return self._last_state
-            except Exception:  # a scene is artist code: the show goes on
-                if not self._scene_failed(scene.name):
-                    break
-        if self._last_state is None:
-            raise RuntimeError("no scene could produce a first latent")
-        return self._last_state  # even the fallback failed: hold the last latent
-
-    def _scene_failed(self, name: str) -> bool:
-        """Scene ``name`` raised (logged from the active exception): back to its version before a
-        hot reload, else the fallback scene. Returns False when nothing else could be switched to."""
-        self.telemetry.errors["scene"] += 1
-        if self.telemetry.errors["scene"] <= 3:
-            log.exception("scene %s raised", name)
-        if self.stages.scenes.revert_reload():
-            return True
-        return self._switch_scene(self.stages.recovery.fallback_scene, f"scene {name} raised", fade=False)
 
     def _taught_mappings(self, features: Features) -> dict:
         if self.stages.gestures is None or not self.stages.gestures.learned_enabled:  # paused: nothing reaches the piece
@@ -373,55 +323,6 @@ class Runtime:
                 log.error("taught mappings cannot run: %s", error)
             return {}
 
-    def _switch_scene(self, name: str, why: str, fade: bool = True) -> bool:
-        """Switch to scene ``name`` (logged); False if it is already showing or can't be built."""
-        if self.stages.scenes.scene.name == name:
-            return False
-        try:
-            self.stages.scenes.switch(name, fade=fade)
-        except Exception:  # a broken scene file: keep showing the current one
-            self.telemetry.errors["scene_switch_failures"] += 1
-            log.exception("cannot switch to scene %s", name)
-            return False
-        log.warning("%s: showing %s", why, name)
-        return True
-
-    def _watch_source(self, frame_arrived: bool, now: float) -> None:
-        change = self._source_watch.update(frame_arrived, now)
-        if change == "stalled":
-            self.telemetry.errors["source_stalls"] += 1
-            self._attract("camera silent", True, f"no camera frame for {self._source_watch.stall_s:g} s")
-        elif change == "resumed":
-            self._attract("camera silent", False, "camera frames are back")
-
-    def _gesture_commands(self, gestures: tuple) -> None:
-        """Gestures the configuration binds to scene switching, applied at the next frame."""
-        policy = self.stages.recovery
-        for event in gestures:
-            if event.phase.value != "start":
-                continue
-            if event.name == policy.next_gesture:
-                self.inbox.put(ControlCommand("scene", ("next",), f"gesture {event.name}"))
-            elif event.name == policy.previous_gesture:
-                self.inbox.put(ControlCommand("scene", ("previous",), f"gesture {event.name}"))
-
-    def _watch_audience(self, presence: float, now: float) -> None:
-        change = self._nobody_watch.update(presence, now)
-        if change is not None:
-            entering = change == "enter"
-            why = f"nobody there for {self._nobody_watch.after_s:g} s" if entering else "someone is there"
-            self._attract("nobody there", entering, why)
-
-    def _attract(self, reason: str, on: bool, why: str) -> None:
-        """The attract scene shows while any reason for it holds; then the scene before it returns."""
-        if on and not self._attract_reasons:
-            self._scene_before_attract = self.stages.scenes.scene.name
-            self._switch_scene(self.stages.recovery.attract_scene, why)
-        (self._attract_reasons.add if on else self._attract_reasons.discard)(reason)
-        if not on and not self._attract_reasons and self._scene_before_attract is not None:
-            self._switch_scene(self._scene_before_attract, why)
-            self._scene_before_attract = None
-
     def _checked_latent(self, state: LatentState) -> LatentState:
         z, repaired = repair_latent(np.asarray(state.z, np.float32), self._last_good_z, self.stages.recovery.latent_limit)
         if repaired:
@@ -432,21 +333,15 @@ class Runtime:
         self._last_good_z = z
         return state
 
-    def _hud(self) -> Hud:
-        stage_ms = {name: self.telemetry.recent_ms(name) for name in STAGES}
-        venue = self.stages.venue
-        return Hud(
-            camera_bgr=self._last_frame.image_bgr if self._last_frame is not None else None,
-            body=self._body,
-            fps=self.telemetry.recent_fps,
-            latency_ms=self.telemetry.recent_ms("latency"),
-            stage_ms=stage_ms,
-            source=self.stages.source.description,
-            zones=venue.zones if venue is not None else (),
-            audience=self._audience,
-            to_camera=venue.venue.screen.to_camera if venue is not None and venue.venue.screen is not None else None,
-        )
+    def _log_status(self, wall_now: float) -> None:
+        if self.lockstep or wall_now < self._next_status:
+            return
+        self._next_status = wall_now + STATUS_INTERVAL_S
+        log.info("%.1f fps, latency %.0f ms, %d frames, presence %.2f",
+                 self.telemetry.recent_fps, self.telemetry.recent_ms("latency"),
+                 self.telemetry.rendered_frames, self.body.pose_presence)
 
+    # control and reporting
     def apply(self, command: ControlCommand) -> None:
         """Carry out one command at a frame boundary. Unknown ones are logged and counted."""
         if command.name == "quit":
@@ -457,76 +352,15 @@ class Runtime:
 
     def status(self) -> RuntimeStatus:
         """A cheap snapshot for /status replies and health checks."""
-        return RuntimeStatus(
-            fps=self.telemetry.recent_fps,
-            latency_ms=self.telemetry.recent_ms("latency"),
-            scene=self.stages.scenes.scene.name,
-            presence=self._body.pose_presence,
-            uptime_s=wall_s() - self._started_wall,
-            frames=self.telemetry.rendered_frames,
-            errors={**self.telemetry.errors, **self.perception_counters()},
-            state=self.mode(),
-        )
+        return run_summary.status(self)
 
     def mode(self) -> str:
-        """What the piece is doing, for the staff page and the health file: "asleep" (closed or
-        put to sleep), "attract" (nobody there, camera silent), "fallback" (a model or a scene
-        failed and another stands in) or "running"."""
-        if self.asleep:
-            return "asleep"
-        if self._attract_reasons:
-            return "attract"
-        hosts = self.stages.scenes.generators.hosts()
-        scene_failed = self.telemetry.errors["scene"] and self.stages.scenes.scene.name == self.stages.recovery.fallback_scene
-        if scene_failed or any(getattr(host, "fallback_reason", None) for host in hosts):
-            return "fallback"
-        return "running"
-
-    def _log_status(self, now: float) -> None:
-        if self.lockstep or now < self._next_status:
-            return
-        self._next_status = now + STATUS_INTERVAL_S
-        log.info("%.1f fps, latency %.0f ms, %d frames, presence %.2f",
-                 self.telemetry.recent_fps, self.telemetry.recent_ms("latency"),
-                 self.telemetry.rendered_frames, self._body.pose_presence)
-
-    def perception_counters(self) -> dict[str, int]:
-        """Perception's counts of what it threw away (hands on another body's wrist, poses that
-        jumped to another body, ghosts...), shown with the errors; none from a stand-in without any."""
-        counters = getattr(self.stages.perception, "counters", None)
-        return counters() if counters is not None else {}
-
-    def dropped_frames(self) -> int:
-        return int(getattr(self.stages.source, "dropped", 0)) + int(self.stages.perception.dropped)
+        """"asleep", "attract", "fallback" or "running" (see ``run_summary.mode``)."""
+        return run_summary.mode(self)
 
     def summary(self) -> dict:
-        stats = self.telemetry.summary(self.dropped_frames())
-        stats["errors"].setdefault("perception", self.stages.perception.errors)
-        stats["errors"]["perception_restarts"] = self.stages.perception.restarts
-        stats["errors"].update(self.perception_counters())
-        if self.stages.gestures is not None:
-            stats["errors"]["gestures"] = self.stages.gestures.errors
-        hosts = self.stages.scenes.generators.hosts()
-        stats["errors"].setdefault("generator_nan_frames", sum(int(getattr(h, "nan_frames", 0)) for h in hosts))
-        stats["reused_frames"] = sum(int(getattr(h, "reused_frames", 0)) for h in hosts)
-        if self.stages.quality is not None:
-            stats["adaptive_resolution"] = {"final": self.stages.quality.resolution,
-                                            "changes": self.stages.quality.changes}
-        reasons = [h.fallback_reason for h in hosts if getattr(h, "fallback_reason", None) is not None]
-        stats["errors"]["generator_fallback"] = len(reasons)  # every model's generator, not only the configured one
-        stats["generator_fallback_reason"] = "; ".join(reasons) if reasons else None
-        stats["errors"].setdefault("skipped_images", int(getattr(self.stages.source, "skipped", 0)))
-        if self.stages.recorder is not None:
-            stats["errors"]["recording_failures"] = self.stages.recorder.failures
-        if self.stages.painter is not None:
-            painter = self.stages.painter
-            stats["painting"] = {"paintings": painter.paintings, "style": painter.style, "size": painter.size}
-            stats["errors"]["painting"] = painter.errors
-        stats["schedule"] = "lockstep" if self.lockstep else "live"
-        stats["source"] = self.stages.source.description
-        if hasattr(self.stages.display, "stats"):  # video out: per target sent, dropped (slow receiver), errors
-            stats["video_out"] = self.stages.display.stats()
-        return stats
+        """The run's statistics (the ``--stats`` file)."""
+        return run_summary.summary(self)
 
     def close(self) -> None:
         for listener in self.stages.listeners:
@@ -538,4 +372,3 @@ class Runtime:
             self.stages.painter.close()
         self.stages.source.close()
         self.stages.display.close()
-

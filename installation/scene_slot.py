@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from installation.contracts import LatentState
-from installation.errors import ConfigError, SceneError
+from installation.errors import ConfigError, ModelError, SceneError
 from installation.generator import GeneratorHost
 from installation.generator_pool import GeneratorPool
 from installation.scene_kit.blend import blend_pixels, smoothstep
@@ -58,12 +59,17 @@ class SceneSlot:
 
     def __init__(self, scene: Scene, generators: GeneratorPool, seed: int, library: SceneLibrary | None = None,
                  crossfade_s: float = 0.0, reload: bool = False,
-                 params: dict[str, dict[str, float]] | None = None) -> None:
+                 params: dict[str, dict[str, float]] | None = None, fallback_scene: str = "dream_drift",
+                 errors: Counter[str] | None = None) -> None:
         """Set up ``scene`` on its generator. ``params`` are parameter values per scene name (from
         the configuration); values set later over OSC join them, so a scene that is switched away
-        from and back to (the attract mode, a playlist) keeps them. Raises SceneError if the
-        scene's setup raises or a parameter value is out of its range."""
+        from and back to (the attract mode, a playlist) keeps them. ``fallback_scene`` stands in
+        for a scene that raises; faults are counted in ``errors`` (the run's error counts). Raises
+        SceneError if the scene's setup raises or a parameter value is out of its range."""
         self.generators, self.seed = generators, seed
+        self.fallback_scene = fallback_scene
+        self.errors: Counter[str] = errors if errors is not None else Counter()
+        self.last_state: LatentState | None = None  # the newest latent a scene produced
         self.library = library if library is not None else SceneLibrary()
         self.crossfade_s, self.reload = crossfade_s, reload
         self.params = {name: dict(values) for name, values in (params or {}).items()}
@@ -82,6 +88,62 @@ class SceneSlot:
     @property
     def fading(self) -> bool:
         return self._outgoing is not None
+
+    # faults: a scene is artist code, and the show goes on whatever it raises
+    def safe_update(self, inputs: SceneInputs) -> LatentState:
+        """The showing scene's latent; if it raised, its version before a reload, else the fallback
+        scene's; if even that fails, the last latent. Raises only before any scene made a latent."""
+        for _ in range(3):
+            scene = self.scene
+            try:
+                self.last_state = self.update(inputs)
+                return self.last_state
+            except Exception:  # artist code: logged and counted in failed()
+                if not self.failed(scene.name):
+                    break
+        if self.last_state is None:
+            raise RuntimeError("no scene could produce a first latent")
+        return self.last_state
+
+    def safe_draw(self, state: LatentState, inputs: SceneInputs) -> np.ndarray:
+        """The scene's picture; if its compose raised, the generator's plain render this frame
+        and another scene from the next. A model's own error (ModelError) is not a scene fault."""
+        try:
+            return self.draw(state, inputs)
+        except ModelError:
+            raise
+        except Exception:  # artist code: logged and counted in failed()
+            self.failed(self.scene.name)
+            return self.generator.render(state)
+
+    def failed(self, name: str) -> bool:
+        """Scene ``name`` raised (logged from the active exception): back to its version before a
+        hot reload, else the fallback scene. Returns False when nothing else could be switched to."""
+        self.errors["scene"] += 1
+        if self.errors["scene"] <= 3:
+            log.exception("scene %s raised", name)
+        if self.revert_reload():
+            return True
+        return self.show(self.fallback_scene, f"scene {name} raised", fade=False)
+
+    def show(self, name: str, why: str, fade: bool = True) -> bool:
+        """Switch to scene ``name``, logging why; False if it is already showing or cannot be built
+        (a broken scene file: the current one stays, and the failure is counted)."""
+        if self.scene.name == name:
+            return False
+        try:
+            self.switch(name, fade=fade)
+        except Exception:  # artist code: a broken scene file keeps the current scene showing
+            self.errors["scene_switch_failures"] += 1
+            log.exception("cannot switch to scene %s", name)
+            return False
+        log.warning("%s: showing %s", why, name)
+        return True
+
+    @property
+    def on_fallback(self) -> bool:
+        """A scene has failed and the fallback scene is showing."""
+        return bool(self.errors["scene"]) and self.scene.name == self.fallback_scene
 
     # switching
     def switch(self, name: str, fade: bool = True) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import collections
 import hashlib
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from installation.clock import Clock
 from installation.contracts import Observation
 
 WINDOW = 20_000
@@ -64,7 +66,7 @@ class Telemetry:
 
     def recent_ms(self, name: str) -> float:
         """The latest sample of a stage (or 'latency'), 0 if none yet; for the overlay."""
-        samples = self._latency_ms if name == "latency" else self._stage_ms.get(name, ())
+        samples = self._latency_ms if name == "latency" else self._stage_ms.get(name)
         return float(samples[-1]) if samples else 0.0
 
     @property
@@ -81,7 +83,7 @@ class Telemetry:
         walls = self._recent_walls
         if len(walls) < 2 or walls[-1] <= walls[0]:
             return 0.0
-        return (len(walls) - 1) / (walls[-1] - walls[0])
+        return float((len(walls) - 1) / (walls[-1] - walls[0]))
 
     def summary(self, dropped_frames: int) -> dict:
         """The run's statistics as a JSON-ready dict (the ``--stats`` file)."""
@@ -103,7 +105,7 @@ class Telemetry:
         }
 
 
-def percentiles(samples) -> dict[str, float]:
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
     """p50 and p95 of a sequence of milliseconds (zeros when empty)."""
     if len(samples) == 0:
         return {"p50": 0.0, "p95": 0.0, "count": 0}
@@ -113,3 +115,22 @@ def percentiles(samples) -> dict[str, float]:
         "p95": round(float(np.percentile(values, 95)), 3),
         "count": int(values.size),
     }
+
+
+class StageTimer:
+    """Wall-clock milliseconds of each stage of one frame, into the telemetry."""
+
+    def __init__(self, clock: Clock, telemetry: Telemetry) -> None:
+        self.clock, self.telemetry = clock, telemetry
+        self.started = self.mark = clock.wall()
+        self.marks: dict[str, float] = {}  # stage -> wall time it ended
+
+    def lap(self, stage: str) -> float:
+        now = self.clock.wall()
+        self.telemetry.stage(stage, (now - self.mark) * 1000.0)
+        self.marks[stage] = self.mark = now
+        return now
+
+    def skip(self) -> None:
+        """Start the next stage's time from here (what came between is not a stage's)."""
+        self.mark = self.clock.wall()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 
-from installation.features import FEATURE_SPECS
+from installation.feature_specs import FEATURE_SPECS
 from installation.gestures.store import check_name
 
 log = logging.getLogger(__name__)

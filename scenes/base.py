@@ -8,13 +8,20 @@ import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.errors import SceneError
 from installation.faces import FaceReading
-from installation.features import Features
+from installation.feature_specs import Features
+
+if TYPE_CHECKING:  # types only
+    from installation.audience.crowd import Audience
+    from installation.audience.zones import ZoneEvent
+    from installation.audio_analysis import AudioFeatures
+    from installation.gestures.events import GestureEvent
 
 
 @dataclass(frozen=True)
@@ -50,14 +57,14 @@ class SceneInputs:
     beat_phase: float | None = None  # 0 at a beat, rising to 1 just before the next; None = no tempo
     tempo_bpm: float | None = None
     external: tuple[float, ...] = ()  # values from an outside model, e.g. Wekinator's /wek/outputs
-    gestures: tuple = ()  # GestureEvents (start / hold / end) of this frame
-    mapped: dict = field(default_factory=dict)  # taught continuous mappings: {mapping: {output: value}}
+    gestures: tuple[GestureEvent, ...] = ()  # gesture events (start / hold / end) of this frame
+    mapped: dict[str, dict[str, float]] = field(default_factory=dict)  # taught mappings: {mapping: {output: value}}
     frame: Frame | None = None  # the newest camera frame (BGR, already mirrored if configured); None before the first
     body: TrackedBody | None = None  # the smoothed visitor (landmarks in normalised image units)
-    zone_events: tuple = ()  # ZoneEvents (zone, person_id, "enter" | "leave") of this frame, with a venue's zones
-    audience: object | None = None  # with several visitors: the newest installation.audience.Audience
+    zone_events: tuple[ZoneEvent, ...] = ()  # (zone, person_id, "enter" | "leave") this frame, with a venue's zones
+    audience: Audience | None = None  # with several visitors: the newest (ids, anchors, primary)
     face: FaceReading = FaceReading()  # with perception.faces: the newest face (docs/features.md, "Face")
-    audio: object | None = None  # with [audio] on: installation.audio_analysis.AudioFeatures (level, bands, onset, tempo)
+    audio: AudioFeatures | None = None  # with [audio] on: level, bands, onset, tempo
 
     def outside_values(self) -> tuple[float, ...]:
         """Values from outside models, 0..1 each, in a stable order: Wekinator's ``/wek/outputs``,

@@ -16,7 +16,7 @@ import numpy as np
 import math
 
 from installation.contracts import LatentState
-from installation.features import FEATURE_SPECS
+from installation.feature_specs import FEATURE_SPECS
 from installation.mapping import FeatureDirections, FeatureLatentMapping
 from installation.painting.painter import STYLE_POSITION
 from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param

@@ -8,7 +8,8 @@ import pytest
 
 from installation.affinity import core_plan, pinned
 from installation.config import PerceptionConfig
-from installation.perception import Perceiver, ThreadedPerception
+from installation.perceiver import Perceiver
+from installation.perception import ThreadedPerception
 
 needs_two_cores = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                                      reason="needs Linux and two or more cores")

@@ -8,10 +8,10 @@ from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import load_config, override
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.report import FrameReport
 from installation.runtime import Runtime
 from installation.show import NobodyWatch
-from installation.sources import VideoFileSource
 from tests.helpers.video import join_clips
 
 

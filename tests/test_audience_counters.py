@@ -20,9 +20,9 @@ from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import load_config, override
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.health import HealthWriter
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 from tests.helpers.composite import overlay, person_masks, recoloured
 from tests.helpers.video import read_frames
 

@@ -19,7 +19,7 @@ from installation.config import PerceptionConfig
 from installation.contracts import Frame, Hand, HandLandmark, PoseLandmark, Side
 from installation.hand_ownership import owned_hands
 from installation.osc.sender import persons_tracked
-from installation.perception import Perceiver
+from installation.perceiver import Perceiver
 from installation.visitor_continuity import VisitorContinuity
 from installation.report import FrameReport
 from tests.helpers.composite import overlay, person_masks, recoloured

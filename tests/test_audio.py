@@ -125,9 +125,9 @@ def test_a_missing_file_or_device_is_one_clear_error(tmp_path):
 
 
 def test_the_attract_scene_answers_loudness_and_onsets():
+    from installation.feature_specs import Features
     from scenes.base import SceneInputs
     from scenes.dream_drift import DreamDriftScene
-    from installation.features import Features
 
     def run(audio_at) -> list[np.ndarray]:
         scene = DreamDriftScene()

@@ -12,64 +12,58 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_loop_latency_benchmark_runs_and_writes_its_tables(tmp_path, media):
-    out = tmp_path / "loop.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "loop_latency.py"), "--seconds", "2", "--rounds", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
+def run_benchmark(script: str, *args: str, timeout: float = 600) -> None:
+    """Run ``benchmarks/<script>`` with ``args``; it must succeed (its stderr's end shown if not)."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                            capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-2000:]
-    results = json.loads(out.read_text())
+
+
+def loop_latency_tables(results: dict, table: str) -> None:
     assert set(results["schedules"]) == {"inline", "threaded", "naive"}
     for row in results["schedules"].values():
         assert row["render_fps"] > 0 and row["latency_p50_ms"] > 0
-    assert "| naive |" in out.with_suffix(".md").read_text()
+    assert "| naive |" in table
+
+
+def osc_hostile_tables(results: dict, table: str) -> None:
+    """Every flood beside its control (the same sender to a socket nobody reads) and a clean run."""
+    floods = ("fuzz", "scene_flood", "spoofed")
+    assert set(results["figures"]) == {f"osc_{name}_fps" for name in floods}
+    assert set(results["runs"]) == {"clean", *floods, *(f"{name}_control" for name in floods)}
+    fuzz, control = results["runs"]["fuzz"][0], results["runs"]["fuzz_control"][0]
+    assert fuzz["sent"] > 0 and fuzz["osc"]["osc_malformed"] > 0 and fuzz["frames_receiver_not_alive"] == 0
+    assert control["sent"] > 0 and "osc_malformed" not in control["osc"]  # sent, but not to the loop
+    assert results["runs"]["clean"][0]["sent"] == 0
+    for key, entry in results["figures"].items():
+        assert entry["value"] == pytest.approx(entry["render_fps"] / entry["control_render_fps"], abs=2e-2)
+        assert f"| {key} | {entry['value']:.2f} |" in table
+
+
+@pytest.mark.parametrize("script, check", [("loop_latency.py", loop_latency_tables),
+                                           ("osc_hostile.py", osc_hostile_tables)], ids=["loop_latency", "osc_hostile"])
+def test_live_loop_benchmark_runs_and_writes_its_tables(tmp_path, media, script, check):
+    out = tmp_path / "results.json"
+    run_benchmark(script, "--seconds", "2", "--rounds", "1", "--out", str(out), timeout=300)
+    check(json.loads(out.read_text()), out.with_suffix(".md").read_text())
 
 
 def test_generator_throughput_benchmark_runs(tmp_path):
     out = tmp_path / "throughput.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generator_throughput.py"), "--seconds", "0.2", "--rounds", "1",
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_benchmark("generator_throughput.py", "--seconds", "0.2", "--rounds", "1", "--out", str(out))
     assert "cppn" in out.with_suffix(".md").read_text()
 
 
 def test_soak_benchmark_runs(tmp_path):
     out = tmp_path / "soak.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--frames", "150", "--warmup", "0", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_benchmark("soak.py", "--frames", "150", "--warmup", "0", "--out", str(out))
     results = json.loads(out.read_text())
     assert results["frames"] == 150 and results["resident_mb_at_end"] > 0
 
 
-def test_osc_hostile_benchmark_runs_every_flood_beside_a_clean_run(tmp_path, media):
-    out = tmp_path / "osc.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "osc_hostile.py"), "--seconds", "2", "--rounds", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    results = json.loads(out.read_text())
-    assert set(results["figures"]) == {"osc_fuzz_fps", "osc_scene_flood_fps", "osc_spoofed_fps"}
-    fuzz = results["runs"]["fuzz"][0]
-    assert fuzz["sent"] > 0 and fuzz["osc"]["osc_malformed"] > 0 and fuzz["frames_receiver_not_alive"] == 0
-    for entry in results["figures"].values():
-        assert entry["value"] == pytest.approx(entry["render_fps"] / entry["clean_render_fps"], abs=2e-2)
-
-
 def test_run_all_writes_the_eleven_figures_and_the_machine(tmp_path, media):
     out = tmp_path / "results.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_benchmark("run_all.py", "--quick", "--out", str(out))
     results = json.loads(out.read_text())
     figures = ("latency_overhead", "stale_ratio", "freshness", "contention", "perception_ratio", "painting_fps",
                "painting_latency", "flicker_ratio", "osc_fuzz_fps", "osc_scene_flood_fps", "osc_spoofed_fps")
@@ -102,12 +96,7 @@ def test_run_all_writes_the_eleven_figures_and_the_machine(tmp_path, media):
 def test_gpu_figures_quick_cpu_run_writes_every_section_and_the_targets(tmp_path):
     # the GPU script's code path on a CPU, tiny; the loop replays recorded observations, as on a
     # GPU machine without MediaPipe
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "gpu_figures.py"), "--device", "cpu", "--quick", "--replay-perception",
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_benchmark("gpu_figures.py", "--device", "cpu", "--quick", "--replay-perception", "--out", str(tmp_path))
     results = json.loads((tmp_path / "gpu_figures.json").read_text())
     assert results["errors"] == {} and results["machine"]["card"]
     assert {row["model"] for row in results["generators"]} >= {"cppn"}

@@ -11,7 +11,7 @@ import pytest
 from installation.config import PerceptionConfig, SmoothingConfig
 from installation.contracts import Frame
 from installation.features import FeatureExtractor
-from installation.perception import Perceiver
+from installation.perceiver import Perceiver
 from installation.smoothing import BodySmoother
 
 SCALE_INVARIANT = ("hands_spread", "left_hand_height", "right_hand_height", "lean")

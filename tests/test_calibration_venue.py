@@ -309,7 +309,7 @@ def test_collector_takes_one_click_per_marker_with_undo(true_h):
 
 
 def test_picker_window_collects_scripted_clicks_and_fits(true_h):
-    from installation.sources import VideoFileSource
+    from installation.file_sources import VideoFileSource
 
     import pygame
 
@@ -339,7 +339,7 @@ def test_picker_window_collects_scripted_clicks_and_fits(true_h):
 
 
 def test_picker_escape_cancels():
-    from installation.sources import VideoFileSource
+    from installation.file_sources import VideoFileSource
 
     import pygame
 

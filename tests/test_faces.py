@@ -19,10 +19,10 @@ from pythonosc.osc_bundle import OscBundle
 from installation.config import OscConfig, PerceptionConfig
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.faces import FaceReading, head_angles, read_face
-from installation.features import Features
+from installation.feature_specs import Features
 from installation.osc.faceosc import faceosc_datagram
 from installation.osc.sender import OscSender
-from installation.perception import Perceiver
+from installation.perceiver import Perceiver
 from installation.report import FrameReport
 from tests.helpers.video import read_frames
 

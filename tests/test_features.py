@@ -1,4 +1,5 @@
-"""Tests of installation.features on synthetic bodies with known answers, and on real photos."""
+"""Tests of installation.features and installation.feature_specs on synthetic bodies with known answers,
+and on real photos."""
 
 from __future__ import annotations
 
@@ -12,13 +13,8 @@ import pytest
 from installation.contracts import HandLandmark as H
 from installation.contracts import PoseLandmark as P
 from installation.contracts import TrackedBody
-from installation.features import (
-    DEFAULT_DOCS_PATH,
-    FEATURE_SPECS,
-    FeatureExtractor,
-    Features,
-    write_feature_docs,
-)
+from installation.feature_specs import DEFAULT_DOCS_PATH, FEATURE_SPECS, Features, write_feature_docs
+from installation.features import FeatureExtractor
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 HAND_IMAGES = MEDIA / "images" / "hands"
@@ -140,7 +136,7 @@ def test_from_values_clips_and_replaces_non_finite_values() -> None:
 def test_docs_are_up_to_date(tmp_path: Path) -> None:
     fresh = write_feature_docs(tmp_path / "features.md")
     assert DEFAULT_DOCS_PATH.read_text(encoding="utf-8") == fresh.read_text(encoding="utf-8"), (
-        "docs/features.md is stale: run `python -m installation.features`"
+        "docs/features.md is stale: run `python -m installation.feature_specs`"
     )
 
 

@@ -112,7 +112,7 @@ def test_non_finite_output_is_drawn_grey_and_counted(
         image[:, 2, 24:] = -1.0
         return image
 
-    host._model.forward = bad_forward  # a broken model stands in for the CPPN
+    host.model.forward = bad_forward  # a broken model stands in for the CPPN
     with caplog.at_level(logging.WARNING, logger="installation.generator"):
         first = host.render(_state())
         host.render(_state())
@@ -124,14 +124,14 @@ def test_non_finite_output_is_drawn_grey_and_counted(
 
 
 def test_a_model_with_the_wrong_output_shape_is_a_model_error(host: GeneratorHost) -> None:
-    host._model.forward = lambda z, condition=None: torch.zeros(1, 48, 48, 3)
+    host.model.forward = lambda z, condition=None: torch.zeros(1, 48, 48, 3)
     with pytest.raises(ModelError, match=r"\(1, 3, H, W\)"):
         host.render(_state())
 
 
 def test_resolution_change_in_the_model_is_followed(host: GeneratorHost) -> None:
     host.render(_state())
-    host._model.set_resolution(24)
+    host.model.set_resolution(24)
     assert host.resolution == 24
     assert host.render(_state()).shape == (24, 24, 3)
 

@@ -25,14 +25,15 @@ import pytest
 
 from installation.config import PerceptionConfig, SmoothingConfig
 from installation.contracts import Frame, Side, TrackedBody
-from installation.features import FEATURE_SPECS, FeatureExtractor
+from installation.feature_specs import FEATURE_SPECS
+from installation.features import FeatureExtractor
+from installation.file_sources import VideoFileSource
 from installation.gestures import ContinuousMapping, GestureRecognizer, GesturesConfig, Phase
 from installation.gestures import cli
 from installation.gestures.recording import dynamic_example
 from installation.gestures.training import train
-from installation.perception import MIRRORED_POSE_ORDER, Perceiver
+from installation.perceiver import MIRRORED_POSE_ORDER, Perceiver
 from installation.smoothing import BodySmoother
-from installation.sources import VideoFileSource
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 ASL = MEDIA / "video" / "intel_asl"

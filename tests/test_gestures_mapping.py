@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from installation.features import FEATURE_SPECS, Features
+from installation.feature_specs import FEATURE_SPECS, Features
 from installation.gestures import ContinuousMapping, GestureError, GestureRecognizer, GesturesConfig
 from installation.gestures.model import Example, ExampleKind
 from installation.gestures.store import load_model, save_model

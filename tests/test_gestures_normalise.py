@@ -17,7 +17,7 @@ from installation.gestures.normalise import (
     movement_descriptor,
     trim_rest,
 )
-from installation.perception import MIRRORED_POSE_ORDER
+from installation.perceiver import MIRRORED_POSE_ORDER
 
 @pytest.fixture(scope="module")
 def real_hands(media) -> np.ndarray:

@@ -13,10 +13,10 @@ from installation.app import RunOptions, build_stages, run
 from installation.clock import FixedStepClock
 from installation.config import PROJECT_ROOT, load_config, override
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.gestures.live import LiveTeacher
 from installation.osc import OscBridge
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 
 
 def teaching_runtime(media, folder, clip):
@@ -26,9 +26,8 @@ def teaching_runtime(media, folder, clip):
     source = VideoFileSource(media / "video" / "intel_asl" / clip, mirror=config.source.mirror)
     stages = build_stages(config, source, HeadlessDisplay((64, 36), "cover", NullSink()))
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
-    teacher = LiveTeacher(config.gestures, stages.gestures, folder, 640 / 480, config.source.mirror)
-    stages.listeners.insert(0, teacher)
-    runtime.control.teacher = teacher
+    teacher = stages.teacher  # built with the stages, as a run builds it
+    assert isinstance(teacher, LiveTeacher) and runtime.control.teacher is teacher
     bridge = OscBridge(config.osc, runtime.inbox, listen="127.0.0.1:0")
     stages.listeners.insert(0, bridge)
     return runtime, teacher, bridge, SimpleUDPClient("127.0.0.1", bridge.receiver.port)
@@ -82,7 +81,7 @@ def test_wekinator_style_mapping_taught_over_osc(media, tmp_path):
     send(bridge, client, "/wekinator/control/stopRecording")
     send(bridge, client, "/wekinator/control/train")
     runtime.step()
-    mapped = runtime.stages.gestures.mapped(runtime.stages.features.update(runtime._body).as_dict())
+    mapped = runtime.stages.gestures.mapped(runtime.stages.features.update(runtime.body).as_dict())
     assert set(mapped) == {"wekinator"}
     assert np.allclose([mapped["wekinator"]["out0"], mapped["wekinator"]["out1"]], [0.2, 0.8], atol=0.05)
     send(bridge, client, "/wekinator/control/stopRunning")

@@ -17,7 +17,7 @@ from installation.contracts import Frame, Observation
 from installation.gestures import GestureRecognizer, GesturesConfig, Phase
 from installation.gestures.hand_shapes import HandShape, best_shape, shape_confidences
 from installation.gestures.normalise import isotropic
-from installation.perception import Perceiver
+from installation.perceiver import Perceiver
 from installation.smoothing import BodySmoother
 
 PHOTOS = {

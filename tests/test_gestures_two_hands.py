@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from installation.contracts import HandLandmark as H, PoseLandmark as P
+from installation.file_sources import clip_frames
 from installation.gestures.body_poses import PoseView
 from installation.gestures.config import GesturesConfig
 from installation.gestures.normalise import BodyFrame, isotropic, palm_length
 from installation.gestures.two_hand_shapes import two_hand_confidences
-from installation.sources import clip_frames
 
 ON = GesturesConfig().on_threshold  # what starts an event (the gates' hysteresis does the rest)
 ASL = "video/tfjs_asl_hand.25fps.mp4"

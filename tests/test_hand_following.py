@@ -10,7 +10,7 @@ import pytest
 from installation.config import PerceptionConfig
 from installation.contracts import Frame
 from installation.hand_motion import HandMotion
-from installation.perception import Perceiver
+from installation.perceiver import Perceiver
 from tests.helpers.video import mirrored_frames
 
 FOLLOWED_FRAMES = 6

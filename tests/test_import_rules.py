@@ -56,3 +56,15 @@ def test_the_rule_reader_sees_plain_from_relative_and_nested_imports(tmp_path: P
     found = imported_modules(source, tmp_path)
     assert {"installation.errors", "models.cppn", "models.data.load", "installation.config.GeneratorConfig"} <= found
     assert imported_modules(ROOT / "models" / "errors.py") == set()
+
+
+def test_the_frame_loop_reads_on_one_page() -> None:
+    """``Runtime.step`` is the frame's path in at most 45 lines, and no module of the runtime
+    grows past 400 lines (split it by responsibility)."""
+    source = (ROOT / "installation" / "runtime.py").read_text(encoding="utf-8")
+    step = next(node for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.FunctionDef) and node.name == "step")
+    assert step.end_lineno - step.lineno + 1 <= 45
+    long = {str(path.relative_to(ROOT)): count for path in sorted((ROOT / "installation").rglob("*.py"))
+            if (count := len(path.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not long, f"modules over 400 lines: {long}"

@@ -7,14 +7,11 @@ Times are measured in benchmarks/restart.py, never asserted here."""
 from __future__ import annotations
 
 import io
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from installation.health import Heartbeat
 from installation.lifeline import Lifeline, Turn
 from installation.restart_policy import HeartbeatWatch, RestartPolicy, RestartSettings, backoff_s
 from installation.supervisor import Supervisor, SupervisorSettings, describe_exit
+from tests.helpers.kiosk import logged_pids, read_json, standby_ready, start_kiosk, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD_S = 120.0  # a hang guard only: a busy machine may take long, a broken kiosk takes forever
@@ -30,35 +28,9 @@ RUN_ARGS = ["--source", "demo", "--loop", "--headless", "--realtime", "--size", 
             "--osc-in", "127.0.0.1:0"]
 
 
-def wait_for(predicate, what: str):
-    deadline = time.monotonic() + GUARD_S
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
-
-
-def health_of(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 def showing(health: Path, pid: int):
     """The health record once runtime ``pid`` has rendered a frame (written at its first frame)."""
-    return lambda: (h := health_of(health)) and h.get("pid") == pid and h["frames"] >= 1 and h
-
-
-def logged_pids(log: Path, pattern: str) -> list[int]:
-    text = log.read_text() if log.exists() else ""
-    return [int(pid) for pid in re.findall(pattern, text)]
-
-
-def standby_ready(log: Path, after: set[int]):
-    return lambda: next((p for p in logged_pids(log, r"standby pid (\d+) ready") if p not in after), None)
+    return lambda: (h := read_json(health)) and h.get("pid") == pid and h["frames"] >= 1 and h
 
 
 def alive(pid: int) -> bool:
@@ -74,13 +46,9 @@ def alive(pid: int) -> bool:
 def test_a_killed_and_a_hung_runtime_show_frames_again_and_die_with_the_kiosk(tmp_path):
     health, logs = tmp_path / "health.json", tmp_path / "logs"
     log = logs / "kiosk.log"
-    kiosk = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "kiosk", *RUN_ARGS, "--health", str(health),
-         "--hang-timeout", "2", "--log-dir", str(logs)],
-        env=dict(os.environ, SDL_VIDEODRIVER="dummy"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    kiosk = start_kiosk(health, logs, 2, RUN_ARGS)
     try:
-        first = wait_for(lambda: (h := health_of(health)) and h["frames"] >= 1 and h, "a first frame")
+        first = wait_for(lambda: (h := read_json(health)) and h["frames"] >= 1 and h, "a first frame")
         standby = wait_for(standby_ready(log, set()), "a warm standby")
 
         os.kill(first["pid"], signal.SIGKILL)
@@ -116,7 +84,7 @@ def test_a_runtime_that_keeps_failing_the_same_way_is_given_up_and_the_health_fi
     supervisor = Supervisor(["--source", str(tmp_path / "missing.mp4"), "--headless", "--no-paint"], settings)
     assert supervisor.run() == 2  # the runtime's own exit code: a configuration error
     assert supervisor.reasons == ["exited with code 2"] * 3
-    record = health_of(health)
+    record = read_json(health)
     assert record["state"] == "given up" and record["exit_code"] == 2
     assert record["reason"].startswith("exited with code 2 3 times in a row without showing a frame")
     assert "video file not found" in record["reason"]  # the runtime's own one-line error

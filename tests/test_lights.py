@@ -16,14 +16,14 @@ from installation.config import config_from_dict, load_config
 from installation.contracts import LatentState, TrackedBody
 from installation.display import HeadlessDisplay, NullSink
 from installation.errors import ConfigError
-from installation.features import Features
+from installation.feature_specs import Features
+from installation.file_sources import VideoFileSource
 from installation.lights.channels import region_colour
 from installation.lights.config import LightsConfig
 from installation.lights.output import DmxOutput
 from installation.lights.packets import DmxPacketError, artdmx_packet, sacn_cid, sacn_packet
 from installation.report import FrameReport
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 
 CHANNELS = ("1 = presence", "2 = beat", "3 = feature:body_x", "4 = zone:door", "5-7 = region:0,0,0.5,1",
             "8 = const:200")
@@ -235,7 +235,7 @@ def test_the_loop_tells_listeners_when_it_sleeps(media, listener):
     stages.listeners.append(output)
     runtime = Runtime(stages, FixedStepClock(), lockstep=False)
     runtime.show.sleep = True  # the staff page's sleep
-    assert runtime._closed()
+    assert runtime.director.closed()
     runtime._sleep_step()
     runtime.close()
     packets = received(listener)

@@ -20,13 +20,13 @@ from installation.clock import FixedStepClock
 from installation.config import OscConfig, load_config, override
 from installation.control import CommandInbox
 from installation.display import HeadlessDisplay, NullSink
-from installation.features import FEATURE_SPECS
+from installation.feature_specs import FEATURE_SPECS
+from installation.file_sources import VideoFileSource
 from installation.osc import OscBridge
 from installation.osc.addresses import ACCEPTED, DOCS_PATH, OscArgumentError, docs_markdown, validate
 from installation.osc.policy import ReceiverPolicy
 from installation.osc.receiver import OscReceiver
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 
 
 def test_docs_match_the_address_table():
@@ -291,7 +291,7 @@ def test_wekinator_outputs_steer_the_body_latent_scene(live):
     scene = runtime.stages.scenes.scene
     from scenes.base import SceneInputs
 
-    features = runtime.stages.features.update(runtime._body)
+    features = runtime.stages.features.update(runtime.body)
     plain = scene.mapping.target(np.zeros(len(scene._names)), 0.0, 1.0)
     offset = scene._external_offset(SceneInputs(features, 1.0, 0.0, external=(1.0, 0.0)))
     assert offset is not None and np.linalg.norm(offset) > 0.5

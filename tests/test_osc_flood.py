@@ -21,10 +21,11 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from installation.app import RunOptions, build_stages, run
 from installation.config import load_config, override
 from installation.display import HeadlessDisplay, NullSink
+from tests.helpers.stand_ins import NoPerception
+from installation.file_sources import VideoFileSource
 from installation.osc.policy import ReceiverPolicy
 from installation.osc.receiver import OscReceiver
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD = ROOT / "tests" / "helpers" / "osc_flood.py"
@@ -80,26 +81,14 @@ class LoopTime:
     def now(self) -> float:
         return self.t
 
+    def wall(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
     def advance_to(self, timestamp_s: float) -> None:
         """Lockstep would follow the clip's timestamps; here the model's time leads."""
-
-
-class NoOne:
-    """Perception that finds nobody, at no cost: the flood's cost is what is counted."""
-
-    dropped = 0
-
-    def submit(self, frame) -> None:
-        pass
-
-    def poll(self):
-        return None
-
-    def wait(self):
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 class CommandsApplied:
@@ -156,7 +145,7 @@ def run_loop(media, flood: str | None) -> FloodRun:
     stages = build_stages(config, VideoFileSource(media / "video" / "intel_asl" / "please.mkv", loop=True),
                           HeadlessDisplay((64, 36), "cover", NullSink()))
     stages.perception.close()
-    stages.perception = NoOne()
+    stages.perception = NoPerception()
     applied = CommandsApplied()
     stages.listeners.append(applied)
     clock, arrival = LoopTime(), [0.0]

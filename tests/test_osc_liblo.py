@@ -18,9 +18,9 @@ from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import load_config
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.osc import OscBridge
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 
 if not (shutil.which("oscsend") and shutil.which("oscdump")):
     if os.environ.get("INSTALLATION_REQUIRE_LIBLO"):

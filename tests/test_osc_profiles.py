@@ -16,7 +16,7 @@ from pythonosc.osc_packet import OscPacket
 from installation.config import OscConfig
 from installation.contracts import LatentState, TrackedBody
 from installation.control import CommandInbox, ControlCommand
-from installation.features import FEATURE_SPECS, Features
+from installation.feature_specs import FEATURE_SPECS, Features
 from installation.osc import OscBridge
 from installation.osc.addresses import ACCEPTED
 from installation.osc.policy import ReceiverPolicy

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from installation.config import PaintConfig
+from installation.file_sources import clip_frames
 from installation.painting import Painter, StyleError, StyleLibrary, build_painter, check_styles, shared_networks
 from installation.painting.painter import content_shape, finish
 from installation.painting.steady import FlowCarry, flicker
 from installation.painting.styles import STYLES_DIR, glide_weights
-from installation.sources import clip_frames
 from models import style_networks
 from models.style_networks import StyleCode, StyleNetworks
 

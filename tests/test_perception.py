@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
 
+from installation.clock import ManualClock
 from installation.config import PerceptionConfig
-from installation.contracts import Frame, PoseLandmark, Side
-from installation.perception import InlinePerception, Perceiver, ThreadedPerception, assign_sides
+from installation.contracts import Frame, Observation, PoseLandmark, Side
+from installation.perceiver import Perceiver, assign_sides
+from installation.perception import InlinePerception, ThreadedPerception
+from installation.slots import NewestSlot
 from tests.helpers.video import mirrored_frames
 
 
@@ -120,3 +125,65 @@ def test_without_a_pose_the_palm_detector_still_finds_the_hands(media):
     observation = perceiver.process(frame_of(media / "images" / "hands" / "tfjs_hands.jpg"))
     perceiver.close()
     assert not observation.has_pose and len(observation.hands) == 2
+
+
+class GatedPerceiver:
+    """Stands in for a Perceiver: each frame waits for the test's ``go`` before its observation."""
+
+    def __init__(self) -> None:
+        self.errors = self.consecutive_errors = 0
+        self.started, self.go = threading.Event(), threading.Event()
+
+    def process(self, frame: Frame) -> Observation:
+        self.started.set()
+        self.go.wait(timeout=10.0)
+        return Observation(frame.index, frame.timestamp_s, frame.wall_s)
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+    def close(self) -> None:
+        self.go.set()
+
+
+def blank_frame(index: int, wall_s: float) -> Frame:
+    return Frame(index, index / 30, wall_s, np.zeros((4, 4, 3), np.uint8))
+
+
+def test_the_hang_watch_measures_the_clocks_wall_time():
+    clock = ManualClock()
+    made: list[GatedPerceiver] = []
+
+    def make() -> GatedPerceiver:
+        made.append(GatedPerceiver())
+        return made[-1]
+
+    schedule = ThreadedPerception(make, hang_timeout_s=5.0, clock=clock)
+    try:
+        schedule.submit(blank_frame(0, clock.wall()))
+        assert made[0].started.wait(timeout=5.0)  # the worker is busy on frame 0, for as long as the test likes
+        assert schedule.poll() is None and schedule.restarts == 0
+        clock.advance_wall(4.9)
+        assert schedule.poll() is None and schedule.restarts == 0
+        clock.advance_wall(0.2)  # 5.1 s of the clock's wall time without a result: hung
+        assert schedule.poll() is None
+        assert schedule.restarts == 1 and len(made) == 2
+    finally:
+        made[0].go.set()
+        schedule.close()
+
+
+@pytest.mark.parametrize("waited_s, swapped", [(0.05, False), (0.5, True)])
+def test_a_frames_age_is_measured_on_the_clocks_wall_time(waited_s, swapped):
+    clock = ManualClock()
+    schedule = ThreadedPerception(GatedPerceiver, max_frame_age_s=0.1, clock=clock)
+    try:
+        taken = blank_frame(1, clock.wall())
+        clock.advance_wall(waited_s)  # how long the frame waited while the worker was busy
+        inbox: NewestSlot[Frame] = NewestSlot()
+        inbox.put(blank_frame(2, clock.wall()))
+        chosen = schedule._freshest(taken, inbox)
+    finally:
+        schedule.close()
+    assert chosen.index == (2 if swapped else 1)
+    assert schedule.stale_swapped == int(swapped)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from installation import runtime as runtime_module
-from installation.app import RunOptions, run, scene_library
+from installation.app import RunOptions, run
+from installation.show_plan import scene_library
 from installation.config import config_from_dict
 from installation.errors import ConfigError, InstallationError, ModelError, SceneError
 from installation.preflight import (

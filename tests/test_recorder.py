@@ -18,11 +18,11 @@ from installation.clock import FixedStepClock
 from installation.config import config_from_dict
 from installation.control import ControlCommand
 from installation.display import Compositor, HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.osc import OscBridge
 from installation.recorder import RESERVE_BYTES, Mp4vSegment
 from installation.replay import ReplayOptions, replay_session
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 from tests.helpers.killed_run import killed_recording
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,11 +15,13 @@ from installation.config import PerceptionConfig, config_from_dict, load_config,
 from installation.contracts import LatentState
 from installation.control import ControlCommand
 from installation.display import HeadlessDisplay, NullSink
-from installation.perception import Perceiver, ThreadedPerception
+from installation.file_sources import VideoFileSource
+from installation.live_sources import RealtimePlayback
+from installation.perceiver import Perceiver
+from installation.perception import ThreadedPerception
 from installation.recovery import SourceWatch, repair_latent
 from installation.report import FrameReport
 from installation.runtime import Runtime
-from installation.sources import RealtimePlayback, VideoFileSource
 
 
 class Reports:

@@ -8,25 +8,30 @@ import itertools
 
 import pytest
 
-from installation import runtime as runtime_module
 from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import config_from_dict
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.quality import AdaptiveQuality
 from installation.replay import ReplayOptions, read_lines, replay_session
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 from tests.helpers.shown import shown_frames
 
 WALL_TICK_S = 0.02  # each reading of the loop's wall clock is this much later: every frame is ~100 ms of work
 
 
-def slow_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loop's wall clock, injected: it advances a fixed step per reading, as on a machine far
-    too slow for the target rate, so adaptive quality steps down by itself, deterministically."""
-    ticks = itertools.count()
-    monkeypatch.setattr(runtime_module, "wall_s", lambda: 1000.0 + next(ticks) * WALL_TICK_S)
+class SlowMachineClock(FixedStepClock):
+    """Media time stepped by the test; a wall reading that advances a fixed step per reading, as
+    on a machine far too slow for the target rate, so adaptive quality steps down by itself,
+    deterministically."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ticks = itertools.count()
+
+    def wall(self) -> float:
+        return 1000.0 + next(self._ticks) * WALL_TICK_S
 
 
 def live_run_on_a_slow_machine(media, tmp_path, frames: int = 60):
@@ -36,16 +41,14 @@ def live_run_on_a_slow_machine(media, tmp_path, frames: int = 60):
     source = VideoFileSource(media / "video" / "intel_asl" / "sorry.mkv", mirror=config.source.mirror)
     stages = build_stages(config, source, HeadlessDisplay((64, 36), "cover", NullSink()), lockstep=False)
     assert isinstance(stages.quality, AdaptiveQuality)
-    clock = FixedStepClock()  # media time, stepped by the test
-    with pytest.MonkeyPatch.context() as patch:
-        slow_machine(patch)
-        runtime = Runtime(stages, clock, lockstep=False)
-        stages.recorder.start()
-        stages.scenes.generators.warm_up()
-        for index in range(frames):
-            clock.advance_to(index / 30.0)
-            runtime.step()
-        runtime.close()
+    clock = SlowMachineClock()
+    runtime = Runtime(stages, clock, lockstep=False)
+    stages.recorder.start()
+    stages.scenes.generators.warm_up()
+    for index in range(frames):
+        clock.advance_to(index / 30.0)
+        runtime.step()
+    runtime.close()
     (session,) = list((tmp_path / "sessions").iterdir())
     return session, stages.quality
 

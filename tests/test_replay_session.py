@@ -21,10 +21,10 @@ from installation.clock import FixedStepClock
 from installation.config import config_from_dict
 from installation.control import ControlCommand
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.osc import OscBridge
 from installation.replay import ReplayOptions, read_lines, replay_session
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 from tests.helpers.killed_run import killed_recording
 from tests.helpers.shown import shown_frames
 

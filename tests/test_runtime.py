@@ -9,9 +9,9 @@ from installation.clock import FixedStepClock
 from installation.config import load_config
 from installation.control import ControlCommand
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.report import FrameReport
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 
 
 class Recorder:
@@ -36,6 +36,9 @@ class Shown:
     def show(self, image, hud, recording=False):
         self.images.append(image.copy())
         return self.inner.show(image, hud, recording)
+
+    def pace(self, idle, wall):
+        self.inner.pace(idle, wall)
 
     def close(self):
         self.inner.close()

@@ -18,12 +18,12 @@ from installation.config import GeneratorConfig, load_config, override
 from installation.contracts import LatentState
 from installation.display import HeadlessDisplay, NullSink
 from installation.features import FeatureExtractor
+from installation.file_sources import VideoFileSource
 from installation.generator_pool import GeneratorPool
 from installation.runtime import Runtime
 from installation.scene_kit.blend import blend_pixels
 from installation.scene_slot import SceneSlot
 from installation.contracts import TrackedBody
-from installation.sources import VideoFileSource
 from models.latent_tools import slerp
 from scenes import SceneLibrary
 from scenes.base import SceneInputs
@@ -131,7 +131,7 @@ def replay_runtime(media, tmp_path, **scene):
 
 
 def level_shown(runtime) -> float:
-    return float(runtime._last_state.z[0])
+    return float(runtime.stages.scenes.last_state.z[0])
 
 
 def test_hot_reload_picks_up_a_saved_scene_and_a_broken_edit_keeps_the_old_one(media, tmp_path, caplog):

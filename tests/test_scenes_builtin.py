@@ -24,15 +24,16 @@ from installation.app import RunOptions, run
 from installation.scene_kit.geometry import matte
 from installation.config import GeneratorConfig, PerceptionConfig, SmoothingConfig
 from installation.contracts import Frame, LatentState, TrackedBody
-from installation.features import FeatureExtractor, Features
+from installation.feature_specs import Features
+from installation.features import FeatureExtractor
+from installation.file_sources import VideoFileSource
 from installation.generator import GeneratorHost
 from installation.gestures.events import GestureEvent
 from installation.gestures import GestureRecognizer, GesturesConfig, Phase
-from installation.perception import Perceiver
+from installation.perceiver import Perceiver
 from installation.scene_kit.canvas import StrokeCanvas
 from installation.scene_kit.tools import scene_tools_for
 from installation.smoothing import BodySmoother
-from installation.sources import VideoFileSource
 from scenes import load_scene
 from scenes.base import SceneInputs
 from scenes.air_sketch import PICTURE_SIDE as SKETCH_SIDE

@@ -9,19 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from installation.clock import MonotonicClock
+from installation.clock import ManualClock, MonotonicClock
 from installation.config import SourceConfig
 from installation.errors import SourceError
-from installation.sources import (
-    DEMO_CLIP,
-    CameraSource,
-    ImageFolderSource,
-    RealtimePlayback,
-    SourceSpec,
-    VideoFileSource,
-    open_source,
-    parse_source_spec,
-)
+from installation.file_sources import ImageFolderSource, VideoFileSource
+from installation.live_sources import CameraSource, RealtimePlayback
+from installation.sources import DEMO_CLIP, SourceSpec, open_source, parse_source_spec
 
 
 def test_video_frames_come_in_order_with_the_videos_own_timestamps(media):
@@ -170,3 +163,18 @@ def test_camera_grabber_keeps_the_newest_frame_and_reconnects(media, caplog):
     assert camera.dropped > 0  # frames nobody asked for were replaced, not queued
     assert "stopped delivering frames" in caplog.text
     assert camera.frame_size == (640, 480)
+
+
+def test_file_sources_stamp_wall_time_from_the_clock_they_are_given(media, tmp_path):
+    clock = ManualClock(wall_start_s=500.0)
+    video = open_source(SourceSpec("video", str(media / "video" / "intel_asl" / "yes.mkv")), SourceConfig(), clock)
+    shutil.copy(media / "images" / "pose" / "tfjs_pose.jpg", tmp_path / "a.jpg")
+    images = ImageFolderSource(tmp_path, SourceConfig(), clock=clock)
+    try:
+        first = video.read()
+        clock.advance_wall(2.5)
+        assert first.wall_s == 500.0 and video.read().wall_s == 502.5
+        assert images.read().wall_s == 502.5
+    finally:
+        video.close()
+        images.close()

@@ -18,9 +18,9 @@ from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import load_config, override
 from installation.display import HeadlessDisplay, NullSink
+from installation.file_sources import VideoFileSource
 from installation.osc.sender import OscSender
 from installation.runtime import Runtime
-from installation.sources import VideoFileSource
 from tests.conftest import PROJECT_ROOT
 from tests.helpers.video import join_clips
 

@@ -1,6 +1,6 @@
 """The audience stage: several people, stable ids, zones and one primary participant per frame.
 
-``CrowdPerceiver`` has the surface of ``installation.perception.Perceiver`` (``process(frame)``
+``CrowdPerceiver`` has the surface of ``installation.perceiver.Perceiver`` (``process(frame)``
 returns an Observation, ``close()``, ``errors``/``consecutive_errors``), so either perception
 schedule can run it. Its Observation is the primary participant's body and hands, exactly as the
 single-person Perceiver would give them; the whole ``Audience`` rides along on it (an
@@ -29,7 +29,7 @@ from installation.config import PerceptionConfig
 from installation.contracts import Frame, Hand, Observation
 from installation.hand_ownership import owned_hands
 from installation.native_logs import quiet_mediapipe
-from installation.perception import MIRRORED_POSE_ORDER, assign_sides
+from installation.perceiver import MIRRORED_POSE_ORDER, assign_sides
 
 log = logging.getLogger(__name__)
 

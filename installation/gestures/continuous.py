@@ -14,7 +14,7 @@ Two methods, both exact at the taught inputs:
 - ``idw``: inverse-distance weighting (Shepard) over the ``k`` nearest taught inputs: a
   weighted average, so outputs never leave the range of the taught targets.
 
-Inputs are used as given, with no rescaling: ``installation.features.Features`` values are all
+Inputs are used as given, with no rescaling: ``installation.feature_specs.Features`` values are all
 in [-1, 1] or [0, 1], so one unit of distance means the same in every feature. A tiny ridge keeps
 the RBF system solvable when two taught inputs coincide (their targets are then averaged).
 """

@@ -18,13 +18,14 @@ import numpy as np
 from installation.clock import MonotonicClock
 from installation.config import Config
 from installation.contracts import HAND_LANDMARK_COUNT, POSE_LANDMARK_COUNT, Side, TrackedBody
-from installation.features import FEATURE_SPECS, FeatureExtractor
+from installation.feature_specs import FEATURE_SPECS
+from installation.features import FeatureExtractor
 from installation.gestures.config import GesturesConfig
 from installation.gestures.errors import GestureError
 from installation.gestures.model import Example, ExampleKind
 from installation.gestures.normalise import isotropic
 from installation.gestures.store import check_name
-from installation.perception import Perceiver
+from installation.perceiver import Perceiver
 from installation.smoothing import BodySmoother
 from installation.sources import Source, open_source, parse_source_spec
 

@@ -25,7 +25,7 @@ from installation.errors import ConfigError
 from installation.lights.packets import DMX_CHANNELS
 
 if TYPE_CHECKING:
-    from installation.features import Features
+    from installation.feature_specs import Features
 
 SOURCE_KINDS = ("presence", "beat", "feature", "zone", "region", "const")
 _ENTRY = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*=\s*([a-z_]+)\s*(?::\s*(.+?))?\s*$")
@@ -56,9 +56,9 @@ class LightInputs:
 
 @functools.cache
 def feature_ranges() -> dict[str, tuple[float, float]]:
-    """{feature name: (low, high)}. Imported on first use: installation.features needs
+    """{feature name: (low, high)}. Imported on first use: installation.feature_specs needs
     installation.config, which loads this module for ``[lights]``."""
-    from installation.features import FEATURE_SPECS
+    from installation.feature_specs import FEATURE_SPECS
 
     return {spec.name: (spec.low, spec.high) for spec in FEATURE_SPECS}
 

@@ -17,7 +17,7 @@ from typing import Any
 from installation.config import PROJECT_ROOT
 from installation.contracts import POSE_LANDMARK_COUNT
 from installation.errors import InstallationError
-from installation.features import FEATURE_SPECS
+from installation.feature_specs import FEATURE_SPECS
 
 DOCS_PATH = PROJECT_ROOT / "docs" / "osc.md"
 TYPE_NAMES = {"f": "float", "i": "int", "s": "string", "switch": "switch"}

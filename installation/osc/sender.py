@@ -18,7 +18,7 @@ from installation.audience.crowd import OscSlots
 from installation.clock import wall_s
 from installation.config import OscConfig
 from installation.contracts import Side
-from installation.features import FEATURE_SPECS
+from installation.feature_specs import FEATURE_SPECS
 from installation.osc.faceosc import faceosc_datagram
 from installation.osc.profiles import mapped_messages, mediapipe_osc_datagrams, wekinator_inputs_datagram
 from installation.osc.receiver import parse_endpoint

@@ -109,9 +109,9 @@ class LayoutDisplay:
         window = self.layout.compose_window(frames, self._window) if isinstance(self.backend, LayoutWindow) else None
         return self.backend.present(window, frames)
 
-    def pace(self, idle: Callable[[float], None]) -> None:
+    def pace(self, idle: Callable[[float], None], wall: Callable[[], float]) -> None:
         if self._pacer is not None:
-            self._pacer.wait(idle)
+            self._pacer.wait(idle, wall)
 
     def close(self) -> None:
         self.backend.close()

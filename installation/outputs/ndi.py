@@ -17,9 +17,9 @@ import numpy as np
 
 from installation.contracts import Frame
 from installation.errors import InstallationError
+from installation.live_sources import NewestFrameSource
 from installation.outputs.video_out import VideoOutError
 from installation.slots import NewestSlot
-from installation.sources import NewestFrameSource
 
 log = logging.getLogger(__name__)
 

@@ -231,8 +231,8 @@ class VideoOutDisplay:
             sender.offer(picture, alpha)
         return commands
 
-    def pace(self, idle) -> None:
-        self.display.pace(idle)
+    def pace(self, idle: Callable[[float], None], wall: Callable[[], float]) -> None:
+        self.display.pace(idle, wall)
 
     def close(self) -> None:
         for sender in self.senders:

@@ -142,6 +142,10 @@ class Painter:
         self.last_step: PaintStep | None = None  # this frame's, None when it was not painted
         self._threaded = threaded
         self._cores = cores
+        # a new painting asked for every this many frames (live: the load scheduler's choice)
+        self.paint_every = 1 if threaded else config.replay_every
+        self._asked: int | None = None  # the frame of the last painting asked for
+        self.painted_ms: float | None = None  # the painting that arrived at this frame took this long; None: none did
         if threaded:
             self._jobs: NewestSlot[PaintJob] = NewestSlot()
             self._done: NewestSlot[Painting] = NewestSlot()
@@ -179,6 +183,15 @@ class Painter:
             self._glide = (position, self.library.code_for_mix(glide_weights(self.config.styles, position)))
         return self._glide[1]
 
+    @property
+    def threaded(self) -> bool:
+        return self._threaded
+
+    def set_paint_every(self, frames: int) -> None:
+        """Ask for a new painting every ``frames`` frames only (``installation.load_scheduler``):
+        between them the last painting is carried along the flow, and the loop never waits for one."""
+        self.paint_every = max(1, int(frames))
+
     def follow(self, plan: PaintPlan) -> None:
         """Replays: paint at the recorded sizes, and show each painting where the live run showed it."""
         self._plan = plan
@@ -195,6 +208,7 @@ class Painter:
         self.last_step = PaintStep(self._frames, size, fresh.frame if fresh is not None else None)
         self._frames += 1
         self._latest = fresh or self._latest
+        self.painted_ms = fresh.milliseconds if fresh is not None else None
         painting = grey = None
         if fresh is not None:
             painting, grey = fresh.image, fresh.grey
@@ -208,20 +222,29 @@ class Painter:
 
     def _fresh(self, job: PaintJob) -> Painting | None:
         """The painting that arrives at this frame, if any: the thread's newest (live), the one the
-        recorded live run showed here (a session's replay), or every ``replay_every`` frames."""
+        recorded live run showed here (a session's replay), or every ``paint_every`` frames. The
+        thread is asked for one every ``paint_every`` frames too; the loop never waits for it."""
         if self._threaded:
-            self._jobs.put(job)
+            if self._due(job.frame):
+                self._jobs.put(job)
             return self._done.take()
         if self._plan is not None:
             return self._plan.fresh(job, self._paint)
-        if job.frame % self.config.replay_every == 0 or self._latest is None:
+        if self._due(job.frame) or self._latest is None:
             return self._paint(job)
         return None
+
+    def _due(self, frame: int) -> bool:
+        """Whether ``frame`` asks for a new painting (and is noted as the last that did)."""
+        if self._asked is not None and frame - self._asked < self.paint_every:
+            return False
+        self._asked = frame
+        return True
 
     def skip(self) -> None:
         """An unpainted frame was shown (a scene without painting, blackout): start the carry afresh."""
         self._carry.reset()
-        self.last_step = None
+        self.last_step = self.painted_ms = None
 
     def _content(self, picture: np.ndarray, size: int) -> np.ndarray:
         height, width = picture.shape[:2]

@@ -21,6 +21,7 @@ import numpy as np
 from installation.config import Config
 from installation.control import ControlCommand
 from installation.health import RESTART_REASON_ENV, RESTARTS_ENV
+from installation import run_summary
 from installation.report import FrameReport
 from installation.runtime import Runtime
 from installation.staff.controls import ACTIONS
@@ -124,7 +125,7 @@ class RuntimeSource:
             "perception_ms": round(perception, 1),
             "stage_ms": {name: round(runtime.telemetry.recent_ms(name), 2) for name in STAGES},
             "frames": status.frames,
-            "dropped_frames": runtime.dropped_frames(),
+            "dropped_frames": run_summary.dropped_frames(runtime),
             "scene": status.scene,
             "scenes": self._scenes,
             "style": painter.style if painter is not None else None,

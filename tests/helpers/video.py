@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 
 from installation.contracts import Frame
-from installation.sources import clip_frames as read_frames
+from installation.file_sources import clip_frames as read_frames
 
 __all__ = ["join_clips", "mirrored_frames", "read_frames"]
 
