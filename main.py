@@ -110,9 +110,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _list_scenes() -> int:
-    from installation.show_plan import scene_library
     from installation.config import load_config
     from installation.errors import InstallationError
+    from installation.show_plan import scene_library
 
     try:
         library = scene_library(load_config())

@@ -30,13 +30,12 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-from common import RESULTS, ROOT, write_results  # first: puts the project on sys.path
 
 import torch  # noqa: E402
+from common import RESULTS, ROOT, write_results  # first: puts the project on sys.path
 from torch import nn  # noqa: E402
 
 from installation.config import GeneratorConfig, load_config  # noqa: E402

@@ -46,9 +46,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -92,7 +92,7 @@ class Settings:
     precisions: tuple[str, ...]
 
     @staticmethod
-    def make(device: torch.device, quick: bool) -> "Settings":
+    def make(device: torch.device, quick: bool) -> Settings:
         # fp16 on a CPU is emulated and tells nothing: the CPU run measures fp32 only
         precisions = ("fp16", "fp32") if device.type == "cuda" else ("fp32",)
         if quick:
@@ -276,7 +276,7 @@ class ReplayedPerception:
         self._result = None
 
     @staticmethod
-    def load(path: Path = OBSERVATIONS) -> "ReplayedPerception":
+    def load(path: Path = OBSERVATIONS) -> ReplayedPerception:
         """Raises FileNotFoundError naming the command that records the file."""
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: record it with "

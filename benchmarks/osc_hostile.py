@@ -44,7 +44,6 @@ import time
 from pathlib import Path
 
 from common import RESULTS, live_runtime, write_results  # first: puts the project on sys.path
-
 from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
 
 from tests.helpers.osc_hostile import hostile_corpus  # noqa: E402

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import loop_latency  # noqa: E402
+
 from installation.config import load_config  # noqa: E402
 from installation.file_sources import clip_frames  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402

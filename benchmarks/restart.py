@@ -177,7 +177,7 @@ def main() -> None:
         "targets": {"restart_to_frame_s": 3.0, "hang_detected_s": 5.0},
         "machine": {"cores": os.cpu_count(), "load_average_at_start": load,
                     "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
-                    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+                    "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
     }
     write_results(args.out, results, markdown(results))
 

@@ -36,13 +36,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import write_results  # noqa: E402  (first: puts the project on sys.path)
-
 import contention  # noqa: E402
 import loop_latency  # noqa: E402
 import osc_hostile  # noqa: E402
 import painting  # noqa: E402
 import perception_ratio  # noqa: E402
+from common import write_results  # noqa: E402  (first: puts the project on sys.path)
+
 from installation.config import load_config  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
 
@@ -72,7 +72,7 @@ def machine() -> dict:
         "torch": torch.__version__, "mediapipe": mediapipe.__version__, "opencv": cv2.__version__,
         "numpy": numpy.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
     }
 

@@ -68,7 +68,7 @@ class LensCalibration:
         """The distortion coefficients as a float64 array (computed once)."""
         return np.array(self.distortion, dtype=np.float64)
 
-    def for_size(self, size: tuple[int, int]) -> "LensCalibration":
+    def for_size(self, size: tuple[int, int]) -> LensCalibration:
         """The calibration for frames of ``size`` (width, height): K scaled, distortion kept.
 
         Raises CalibrationError when the aspect ratio differs (another sensor crop: recalibrate).
@@ -88,7 +88,7 @@ class LensCalibration:
         k[1, 2] += 0.5 * sy - 0.5
         return replace(self, image_size=(int(size[0]), int(size[1])), camera_matrix=_matrix3(k))
 
-    def mirrored(self) -> "LensCalibration":
+    def mirrored(self) -> LensCalibration:
         """The calibration of the left-right flipped image (a mirrored source's frames).
 
         Raises CalibrationError for thin-prism or tilted models (more than 8 coefficients).

@@ -122,7 +122,7 @@ def venue_from_dict(data: dict[str, Any], source: str = "venue") -> Venue:
     return venue
 
 
-def _lens(check: "_Checker", table: dict) -> LensCalibration:
+def _lens(check: _Checker, table: dict) -> LensCalibration:
     check.keys(table, "lens.", tuple(f.name for f in fields(LensCalibration)))
     check.required(table, "lens.", ("image_size", "camera_matrix", "distortion", "rms_px"))
     matrix = check.matrix3(table["camera_matrix"], "lens.camera_matrix")
@@ -146,7 +146,7 @@ def _lens(check: "_Checker", table: dict) -> LensCalibration:
     )
 
 
-def _screen(check: "_Checker", table: dict) -> ScreenMapping:
+def _screen(check: _Checker, table: dict) -> ScreenMapping:
     check.keys(table, "screen.", tuple(f.name for f in fields(ScreenMapping)))
     crop = check.numbers(table.get("crop", [*FULL_FRAME]), "screen.crop", length=4)
     x0, y0, x1, y1 = crop
@@ -160,7 +160,7 @@ def _screen(check: "_Checker", table: dict) -> ScreenMapping:
                          crop=crop, homography=homography)
 
 
-def _zone(check: "_Checker", zone: Any, number: int) -> Zone:
+def _zone(check: _Checker, zone: Any, number: int) -> Zone:
     where = f"zones[{number}]"  # counted from 1, as a person counts the [[zones]] tables
     if not isinstance(zone, dict):
         raise check.fail(where, zone, "a table with name, space, role and points")
@@ -179,7 +179,7 @@ def _zone(check: "_Checker", zone: Any, number: int) -> Zone:
                 role=check.string(zone.get("role", "interaction"), f"{where}.role", ROLES))
 
 
-def _people(check: "_Checker", table: dict) -> PeopleSettings:
+def _people(check: _Checker, table: dict) -> PeopleSettings:
     check.keys(table, "people.", tuple(f.name for f in fields(PeopleSettings)))
     default = PeopleSettings()
     return PeopleSettings(

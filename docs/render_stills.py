@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from installation.app import RunOptions, run
-from installation.show_plan import scene_library  # noqa: E402
+from installation.app import RunOptions, run  # noqa: E402
 from installation.config import load_config  # noqa: E402
 from installation.native_logs import silence_native_stderr  # noqa: E402
+from installation.show_plan import scene_library  # noqa: E402
 
 log = logging.getLogger("render_stills")
 VIDEO = ROOT.parent / "shared" / "media" / "video"

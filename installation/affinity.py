@@ -27,6 +27,12 @@ class CorePlan:
     perception: frozenset[int]  # the perception worker and MediaPipe's own threads
 
 
+def perception_core_count(cores: int) -> int:
+    """How many of ``cores`` go to perception: the last half, at least one (the loop keeps the
+    rest). The thread plan (``installation.load_scheduler``) sizes the loop's threads to the rest."""
+    return max(1, cores // 2)
+
+
 def core_plan(enabled: bool = True) -> CorePlan | None:
     """Split the cores this process may use: the last half (at least one) for perception, the rest
     for the loop. None when pinning is off, unsupported, or there is only one core."""
@@ -35,7 +41,7 @@ def core_plan(enabled: bool = True) -> CorePlan | None:
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         return None
-    split = len(cores) - max(1, len(cores) // 2)
+    split = len(cores) - perception_core_count(len(cores))
     return CorePlan(loop=frozenset(cores[:split]), perception=frozenset(cores[split:]))
 
 

@@ -23,6 +23,7 @@ from installation.generator_pool import GeneratorPool
 from installation.gestures import GestureRecognizer
 from installation.gestures.live import LiveTeacher
 from installation.links import RunLinks, open_links
+from installation.load_scheduler import LoadScheduler, free_cores, thread_plan, with_threads
 from installation.native_logs import quiet_mediapipe
 from installation.osc import OscBridge
 from installation.osc.policy import ReceiverPolicy
@@ -116,6 +117,8 @@ def run(options: RunOptions) -> dict:
     if options.out is not None and not options.headless:
         raise InstallationError("--out needs --headless (the window shows the frames instead)")
     config = configure(options)
+    if config.load.threads == "auto" and (options.realtime or not options.headless):  # replays keep theirs
+        config = with_threads(config, thread_plan(free_cores()))  # torch and onnxruntime share the free cores
     check_run(options, config, project_path(config.record.folder))  # paths and names, before any work
     ReceiverPolicy.from_config(config.osc)  # ... and who may send OSC what (osc.allow, osc.privileged)
     plan = plan_show(config)  # ... and scenes, playlist, hours, venue, scene parameters: parsed once
@@ -258,6 +261,8 @@ def build_stages(config: Config, source: Source, display: Display, plan: ShowPla
         scene_switch_rate=config.osc.scene_switch_rate,
         links=links,
         teacher=teacher,
+        load=(LoadScheduler.from_config(config.load, config.display.target_fps, free_cores())
+              if config.load.enabled and not lockstep else None),
     )
 
 

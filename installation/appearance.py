@@ -1,6 +1,7 @@
 """What a body looks like, for telling two people apart: torso colour and limb proportions.
 
-The audience tracker (and the single-visitor continuity check) let an id move from one sighting to the next only when these agree (docs/audience.md):
+The audience tracker (and the single-visitor continuity check) let an id move from one sighting to
+the next only when these agree (docs/audience.md):
 clothing colour changes little from frame to frame while a person is followed, and the lengths of
 a person's bones relative to each other do not change at all, only their foreshortening.
 
@@ -17,7 +18,8 @@ import math
 import cv2
 import numpy as np
 
-from installation.contracts import POSE_LANDMARK_COUNT, PoseLandmark as P
+from installation.contracts import POSE_LANDMARK_COUNT
+from installation.contracts import PoseLandmark as P
 
 HIST_BINS = (16, 4)  # hue x saturation
 DESCRIPTOR_SIZE = HIST_BINS[0] * HIST_BINS[1]

@@ -52,7 +52,7 @@ class AudioFeatures:
     tempo_bpm: float | None = None
 
     @staticmethod
-    def silent() -> "AudioFeatures":
+    def silent() -> AudioFeatures:
         return AudioFeatures()
 
 

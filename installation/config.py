@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from installation.errors import ConfigError
 from installation.gestures.config import GesturesConfig
@@ -47,7 +48,7 @@ def _is_network(text: str) -> bool:
 @dataclass(frozen=True)
 class SourceConfig:
     kind: str = field(default="camera", metadata=_choices("camera", "video", "images", "demo", "ndi"))
-    camera: Union[int, str] = 0  # an index, or a device path such as /dev/video2
+    camera: int | str = 0  # an index, or a device path such as /dev/video2
     path: str = ""  # a video file or a folder of images, for kind = video | images; the source's name for ndi
     ndi_extra_ips: str = ""  # kind = ndi: machines to ask directly where multicast discovery is blocked
     width: int = field(default=1280, metadata=_range(16, 7680))  # requested camera size
@@ -80,7 +81,8 @@ class PerceptionConfig:
     hang_timeout_s: float = field(default=5.0, metadata=_range(0.5, 600.0))  # threaded: restart a hung worker
     restart_after_errors: int = field(default=10, metadata=_range(1, 10_000))  # threaded: failures in a row
     pin_cores: bool = True  # threaded (Linux, 2+ cores): the loop and MediaPipe on separate cores (installation/affinity.py)
-    max_frame_age_ms: float = field(default=20.0, metadata=_range(0.0, 1000.0))  # threaded: an older waiting frame waits for the next; 0 = off
+    # threaded: an older waiting frame waits for the next; 0 = off
+    max_frame_age_ms: float = field(default=20.0, metadata=_range(0.0, 1000.0))
     faces: bool = False  # close range: MediaPipe FaceMesh reads the face (installation/faces.py)
 
 

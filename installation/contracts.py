@@ -141,7 +141,7 @@ class TrackedBody:
     visitor: int = 0  # the Observation's visitor this body was smoothed from
 
     @staticmethod
-    def nobody(timestamp_s: float) -> "TrackedBody":
+    def nobody(timestamp_s: float) -> TrackedBody:
         return TrackedBody(
             timestamp_s,
             np.zeros((0, 4), np.float32),

@@ -20,7 +20,7 @@ entries existed replays as before (configured size, a painting every ``paint.rep
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from installation.generator_pool import GeneratorPool
 from installation.painting import Painter

@@ -8,12 +8,10 @@ Both compose a frame the same way (``Compositor``): the generated image scaled t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from fractions import Fraction
-
 import logging
 import os
-import time
+from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 

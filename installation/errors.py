@@ -6,6 +6,8 @@ are defined in ``models.errors``, so that models/ never imports the runtime.
 
 from models.errors import ModelError, OneLineError
 
+__all__ = ["InstallationError", "ModelError", "OneLineError"]  # ModelError: re-exported for the runtime
+
 InstallationError = OneLineError
 
 

@@ -121,12 +121,12 @@ class Features:
     )
 
     @classmethod
-    def neutral(cls) -> "Features":
+    def neutral(cls) -> Features:
         """Nobody there: presence 0 and every other feature at its rest value."""
         return cls(**{spec.name: spec.rest for spec in FEATURE_SPECS})
 
     @classmethod
-    def from_values(cls, values: dict[str, float]) -> "Features":
+    def from_values(cls, values: dict[str, float]) -> Features:
         """Features from raw values: missing or non-finite ones become rest values; all are clipped."""
         clean = {}
         for spec in FEATURE_SPECS:

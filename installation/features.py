@@ -113,7 +113,7 @@ class _PoseView:
     presence: float
 
     @staticmethod
-    def of(body: TrackedBody, aspect: float) -> "_PoseView":
+    def of(body: TrackedBody, aspect: float) -> _PoseView:
         pose = np.asarray(body.pose, dtype=np.float64)
         if pose.shape != (POSE_LANDMARK_COUNT, 4):
             return _PoseView(np.zeros((POSE_LANDMARK_COUNT, 2)), np.zeros(POSE_LANDMARK_COUNT), 0.0)
@@ -142,7 +142,7 @@ class _Shoulders:
     trust: float
 
     @staticmethod
-    def of(pose: _PoseView) -> "_Shoulders":
+    def of(pose: _PoseView) -> _Shoulders:
         left, right, trust = pose.pair(PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER)
         width = float(np.linalg.norm(left - right))
         if not width >= MIN_SCALE:  # also catches NaN

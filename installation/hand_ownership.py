@@ -12,12 +12,13 @@ a close-up of a hand, and the pose around it is a guess (there is then nobody el
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from installation.contracts import POSE_LANDMARK_COUNT, Hand, HandLandmark, PoseLandmark as P
+from installation.contracts import POSE_LANDMARK_COUNT, Hand, HandLandmark
+from installation.contracts import PoseLandmark as P
 
 REACH = 0.8  # body units between a hand's wrist and its pose wrist (measured agreement ~0.1-0.4)
 MAX_PALM = 0.9  # a palm longer than this many body units: a hand close-up, not a body with hands

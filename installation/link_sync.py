@@ -49,7 +49,7 @@ class LinkSync:
         self._offset_us: float | None = None  # Link time minus media time, in replays
 
     @classmethod
-    def open(cls, start_bpm: float, quantum: int, sets_tempo: bool = False, lockstep: bool = False) -> "LinkSync":
+    def open(cls, start_bpm: float, quantum: int, sets_tempo: bool = False, lockstep: bool = False) -> LinkSync:
         """Join (or start, at ``start_bpm``) the Link session. Raises LinkError when the binding is
         not installed or Link cannot be enabled."""
         try:

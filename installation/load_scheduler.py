@@ -18,16 +18,16 @@ barely moved (``generator.reuse_below``).
 Costs are per run (one painting, one perception pass) and arrive with the frame at which a run
 finished; the scheduler learns how often runs finish, so a stage's cost per displayed frame is
 its run cost ÷ frames between runs, whatever limits its rate (this schedule, the painter
-thread's ``paint.target_fps``, MediaPipe's own speed). Wall milliseconds stand for CPU time: each
-stage runs one thread unless the thread plan below found cores to spare.
+thread's ``paint.target_fps``, MediaPipe's own speed). A painting's cost is its thread's CPU time
+(the painter thread yields to the loop, so its wall time overstates it); the others' wall time
+stands for CPU time: each runs one thread unless the thread plan below found cores to spare.
 
 Like ``AdaptiveQuality``: a pure policy stage (costs and wall time are passed in), one step at a
 time, at most one per ``SETTLE_S`` and only after ``SETTLE_S`` of the same evidence, and a wider
 margin to step back than to step in. Where a step back is predicted to fit but does not (running
 a stage more often can cost more per run: caches, contention), it is undone and the next try
 waits ``UNDONE_WAIT_S``, then twice as long each time it fails again (up to ``MAX_WAIT_S``): a
-probe now and then, never a flip-flop. Live runs only: a replay paints
-and perceives on its configured schedule so that it stays reproducible.
+probe now and then, never a flip-flop. Live runs only: a replay keeps its configured schedule.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from installation.affinity import perception_core_count
 from installation.errors import ConfigError
 
 if TYPE_CHECKING:  # installation.config imports LoadConfig from here: names for annotations only
@@ -85,11 +86,11 @@ class LoadConfig:
 
 @dataclass(frozen=True)
 class StageCosts:
-    """One displayed frame's measured costs, milliseconds of wall time."""
+    """One displayed frame's measured costs, milliseconds."""
 
     perception_ms: float | None  # one perception pass that delivered at this frame (None: none did)
     generate_ms: float  # this frame's generator work
-    paint_ms: float | None  # one painting that arrived at this frame (None: none did)
+    paint_ms: float | None  # one painting that arrived at this frame, CPU time (None: none did)
     other_ms: float = 0.0  # the rest of the loop's work: capture, tracking, scene, carrying, display
 
 
@@ -161,9 +162,9 @@ class LoadScheduler:
                                      counts_displayed_frames=False)
         self.changes = 0
         self._loop_ms: float | None = None  # generator and the rest of the loop, smoothed
-        self._last_change_s: float | None = None
+        self._last_change_s = 0.0  # wall seconds (set at the first frame)
         self._pressure: tuple[int, str] = (0, "")  # (-1 step back | +1 step in | 0, stage) now wanted
-        self._pressure_since: float | None = None
+        self._pressure_since = 0.0  # wall seconds since when
 
     @classmethod
     def from_config(cls, config: LoadConfig, target_fps: float, cores: int) -> LoadScheduler:
@@ -243,7 +244,7 @@ class LoadScheduler:
             stage.last_down_s = wall_now
         self.changes += 1
         self._last_change_s = wall_now
-        self._pressure, self._pressure_since = (0, ""), None
+        self._pressure, self._pressure_since = (0, ""), wall_now
         unit = "displayed" if stage.counts_displayed_frames else "camera"
         reason = (f"{stage.name} every {before} -> {stage.every} {unit} frame(s): frame work {work:.1f} ms "
                   f"of {self.capacity_ms:.1f} ms on {self.cores} core(s), {stage.name} "
@@ -266,6 +267,15 @@ def frame_costs(timer: StageTimer, finished_s: float, observation: Observation |
               paint_ms if painter is not None and not painter.threaded else None)
     other_ms = work_ms - generate_ms - sum(ms for ms in inline if ms is not None)
     return StageCosts(perception_ms, generate_ms, paint_ms, max(0.0, other_ms))
+
+
+def schedule_frame(load: LoadScheduler, timer: StageTimer, finished_s: float, observation: Observation | None,
+                   painter: Painter | None, perception: object) -> LoadDecision | None:
+    """The runtime's one call a frame (live runs): measure the frame, decide, and apply a change."""
+    decision = load.update(frame_costs(timer, finished_s, observation, painter, perception), finished_s)
+    if decision is not None:
+        apply_decision(decision, painter, perception)
+    return decision
 
 
 def apply_decision(decision: LoadDecision, painter: Painter | None, perception: object) -> None:
@@ -303,16 +313,16 @@ def free_cores(allowed: int | None = None, load: float | None = None, total: int
 
 
 def thread_plan(cores_free: int) -> ThreadPlan:
-    """One thread each up to two free cores: measured here, two torch threads on two cores beside
-    MediaPipe made the generator's p95 frame 5.7× slower (benchmarks/README.md, "Thread counts").
-    With more: perception keeps one core, and of the rest the generator (every frame) gets two
-    thirds and painting (carried along the flow between paintings) one third. Not measured above
+    """Perception keeps its cores (``affinity.perception_core_count``: half); the generator and the
+    painter thread share the loop's, the generator (every frame) two thirds, painting (carried
+    along the flow between paintings) a third, one thread each at least. So on two free cores one
+    thread each, as measured best here: two torch threads on two cores beside MediaPipe made the
+    generator's p95 frame 5.7× slower (benchmarks/README.md, "Thread counts"). Not measured above
     two cores."""
-    if cores_free <= 2:
-        return ThreadPlan(torch=1, onnxruntime=1, mediapipe=1)
-    rest = cores_free - 1
-    onnx = max(1, rest // 3)
-    return ThreadPlan(torch=rest - onnx, onnxruntime=onnx, mediapipe=1)
+    mediapipe = perception_core_count(cores_free) if cores_free > 1 else 1
+    loop = max(1, cores_free - mediapipe)
+    onnx = max(1, loop // 3)
+    return ThreadPlan(torch=max(1, loop - onnx), onnxruntime=onnx, mediapipe=mediapipe)
 
 
 def with_threads(config: Config, plan: ThreadPlan) -> Config:

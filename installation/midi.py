@@ -224,7 +224,7 @@ class MidiControl:
             self.counters["inbox_full"] += 1
 
     # the port
-    def open(self, port_name: str) -> "MidiControl":
+    def open(self, port_name: str) -> MidiControl:
         """Listen on the first input port whose name contains ``port_name`` ("" = the first port).
         Raises MidiError with the ports there are, or when there is no MIDI system at all."""
         import mido  # imported here: a run without [midi] needs neither mido nor ALSA

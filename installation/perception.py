@@ -13,7 +13,8 @@ import collections
 import logging
 import threading
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from installation.affinity import pinned
 from installation.clock import Clock, MonotonicClock

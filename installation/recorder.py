@@ -28,8 +28,9 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable, Protocol
+from typing import IO, Any, Protocol
 
 import cv2
 import numpy as np

@@ -16,9 +16,9 @@ import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -276,7 +276,7 @@ def replay_session(options: ReplayOptions) -> dict:
     return stats
 
 
-def _segments_source(session: Path) -> "_ConcatenatedVideo":
+def _segments_source(session: Path) -> _ConcatenatedVideo:
     segments = readable_segments(session)
     if not segments:
         raise SourceError(f"{session} has no readable camera segments to perceive")

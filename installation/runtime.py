@@ -35,6 +35,7 @@ from installation.director import Director
 from installation.faces import FaceReading
 from installation.feature_specs import Features
 from installation.gestures import GestureEvent
+from installation.load_scheduler import schedule_frame
 from installation.painting import STYLE_POSITION
 from installation.recovery import repair_latent
 from installation.report import FrameReport, RuntimeStatus
@@ -267,6 +268,8 @@ class Runtime:
             listener.on_frame(report)
         self._log_status(done)
         self._adapt_quality(timer)
+        if self.stages.load is not None and not self.lockstep:  # short of cores: fewer paintings, then perceptions
+            schedule_frame(self.stages.load, timer, self.clock.wall(), observation, self.stages.painter, self.stages.perception)
 
     # helpers
     def _pace(self) -> None:

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from installation.control import ControlCommand
-from installation.quantize import BeatQuantiser, next_boundary, split_when
 from installation.errors import SceneError
 from installation.gestures.errors import GestureError
 from installation.gestures.live import LiveTeacher
 from installation.painting import Painter, StyleError
 from installation.painting.styles import glide_weights
+from installation.quantize import BeatQuantiser, next_boundary, split_when
 from installation.recorder import SessionRecorder
 from installation.scene_slot import SceneSlot
 from installation.schedule import Playlist

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Union
+from typing import Protocol
 
 from installation.clock import Clock
 from installation.config import PROJECT_ROOT, SourceConfig
@@ -48,7 +48,7 @@ class SourceSpec:
     """What to open: ``kind`` is camera | video | images; ``target`` the index, device or path."""
 
     kind: str
-    target: Union[int, str]
+    target: int | str
 
 
 def parse_source_spec(text: str) -> SourceSpec:
@@ -75,7 +75,7 @@ def is_live(kind: str) -> bool:
     return kind in ("camera", "ndi")
 
 
-def _open_ndi(name: str, config: SourceConfig) -> "Source":
+def _open_ndi(name: str, config: SourceConfig) -> Source:
     from installation.outputs.ndi import NdiSource, NdiSourceError  # ndi-python loads only when asked for
     from installation.outputs.video_out import VideoOutError
 
@@ -97,7 +97,7 @@ def spec_from_config(config: SourceConfig) -> SourceSpec:
     return SourceSpec(config.kind, config.path)
 
 
-def open_source(spec: SourceSpec, config: SourceConfig, clock: Clock) -> "Source":
+def open_source(spec: SourceSpec, config: SourceConfig, clock: Clock) -> Source:
     """Open a camera, video file or image folder. Raises SourceError with a one-line reason."""
     if spec.kind == "camera":
         return CameraSource(spec.target, config, clock)

@@ -10,6 +10,7 @@ from installation.generator import GeneratorHost
 from installation.gestures import GestureRecognizer
 from installation.gestures.live import LiveTeacher
 from installation.links import RunLinks
+from installation.load_scheduler import LoadScheduler
 from installation.painting import Painter
 from installation.perception import PerceptionSchedule
 from installation.quality import AdaptiveQuality
@@ -48,3 +49,4 @@ class Stages:
     scene_switch_rate: float = 4.0  # commanded scene switches per second at most (osc.scene_switch_rate)
     links: RunLinks = field(default_factory=RunLinks)  # the inbox, the run's error counts, OSC, MIDI, Link...
     teacher: LiveTeacher | None = None  # records and trains gestures on command (with gestures on)
+    load: LoadScheduler | None = None  # live runs: paint, then perceive, less often when short of cores

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import collections
 import hashlib
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from installation.appearance import histogram_distance, torso_descriptor
-from installation.contracts import POSE_LANDMARK_COUNT, PoseLandmark as P
+from installation.contracts import POSE_LANDMARK_COUNT
+from installation.contracts import PoseLandmark as P
 
 log = logging.getLogger(__name__)
 

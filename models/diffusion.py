@@ -79,7 +79,7 @@ class DiffusionConfig:
             raise ValueError(f"sample_steps must be in 1..{SAMPLE_STEPS_MAX}, got {self.sample_steps}")
 
     @classmethod
-    def for_resolution(cls, resolution: int, themes: tuple[str, ...] = ()) -> "DiffusionConfig":
+    def for_resolution(cls, resolution: int, themes: tuple[str, ...] = ()) -> DiffusionConfig:
         """The default model for ``resolution``: 4 x 4 patches from 64 px up (2 x 2 below), and
         as many of the default levels as keep the smallest feature map at 4 px or more."""
         patch = 4 if resolution >= 64 else 2

@@ -18,8 +18,18 @@ from torch import nn
 from models.checkpoint import load_checkpoint
 from models.data import load_dataset
 from models.diffusion import DiffusionModel
-from models.evaluate import (DEFAULT_SETS, DEFAULTS, QualityReference, QualityRow, __doc__ as EVALUATE_DOC,
-                             closest_pairs_grid, draw_samples, gan_diversity, save_grids, vae_psnr_by_set)
+from models.evaluate import (
+    DEFAULT_SETS,
+    DEFAULTS,
+    QualityReference,
+    QualityRow,
+    closest_pairs_grid,
+    draw_samples,
+    gan_diversity,
+    save_grids,
+    vae_psnr_by_set,
+)
+from models.evaluate import __doc__ as EVALUATE_DOC
 from models.quality import ImageFeatures
 
 

@@ -183,7 +183,7 @@ class GAN(nn.Module):
         self.discriminator = GANDiscriminator(config)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
 
-    def train(self, mode: bool = True) -> "GAN":
+    def train(self, mode: bool = True) -> GAN:
         """Set the training mode of the trained pair; the EMA generator always stays in eval mode.
 
         Returns self.

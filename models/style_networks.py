@@ -62,7 +62,7 @@ class StyleCode:
         object.__setattr__(self, "values", values)
 
     @staticmethod
-    def builtin(index: int) -> "StyleCode":
+    def builtin(index: int) -> StyleCode:
         """The built-in style ``index`` (0..25) alone."""
         if not 0 <= index < BUILTIN_COUNT:
             raise ValueError(f"built-in styles are 0..{BUILTIN_COUNT - 1}, got {index}")

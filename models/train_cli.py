@@ -43,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same run on the CPU")
     parser.add_argument("--batch", type=int, default=None, help="batch per process (default VAE 64, GAN and diffusion 32)")
     parser.add_argument("--conditional", action="store_true", help="condition the model on the themes")
-    parser.add_argument("--latent-dim", type=int, default=None, help="latent size (default VAE 32, GAN 64; a diffusion model's is its noise, 3 x size x size)")
+    parser.add_argument("--latent-dim", type=int, default=None,
+                        help="latent size (default VAE 32, GAN 64; a diffusion model's is its noise, 3 x size x size)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default VAE 1e-3, GAN 2e-4, diffusion 3e-4)")
     parser.add_argument("--description", default="", help="the training data, stored in the checkpoint "
                         "(default: counts and file names)")

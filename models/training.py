@@ -44,8 +44,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models import gan as gan_lib
 from models.checkpoint import meta_for, save_checkpoint
-from models.diffusion import DiffusionConfig, DiffusionModel, DiffusionTrainee
 from models.data import ArtDataset, load_dataset, save_image_grid, split_holdout, to_model_range
+from models.diffusion import DiffusionConfig, DiffusionModel, DiffusionTrainee
 from models.gan import GAN, GANConfig
 from models.vae import VAE, VAEConfig, fit_prior
 

@@ -9,7 +9,8 @@ stray from the lines), a VAE encodes it and shows the artwork its latent implies
 picture morphs as the sketch grows. Holding an open palm up for a moment clears the sheet. With an
 empty sheet the picture drifts gently on its own.
 
-Without a model that refines or encodes (``tools`` None, or the CPPN), where the ink sits (centroid, spread, coverage) pushes the latent along fixed directions
+Without a model that refines or encodes (``tools`` None, or the CPPN), where the ink sits (centroid,
+spread, coverage) pushes the latent along fixed directions
 instead. The camera's centred square is the sheet (``installation.scene_kit.geometry``).
 """
 

@@ -135,7 +135,7 @@ class Scene(abc.ABC):
     def update(self, inputs: SceneInputs) -> LatentState:
         """The latent for this frame."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for a scene: most open nothing
         """Release what ``setup`` opened (a MediaPipe graph, say); called when the scene is replaced."""
 
     def compose(self, image: np.ndarray, inputs: SceneInputs) -> np.ndarray:

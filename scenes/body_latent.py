@@ -11,9 +11,9 @@ demonstration, 0..1 each) push along directions of their own.
 
 from __future__ import annotations
 
-import numpy as np
-
 import math
+
+import numpy as np
 
 from installation.contracts import LatentState
 from installation.feature_specs import FEATURE_SPECS

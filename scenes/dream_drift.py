@@ -18,8 +18,8 @@ import math
 import numpy as np
 
 from installation.contracts import LatentState
-from installation.scene_kit.blend import smoothstep
 from installation.painting.painter import STYLE_POSITION
+from installation.scene_kit.blend import smoothstep
 from scenes.base import ParamSpec, Scene, SceneInputs, SceneTools, paint_param
 
 ANCHORS = 12

@@ -3,7 +3,6 @@ of someone stepping in."""
 
 from __future__ import annotations
 
-
 from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import load_config, override

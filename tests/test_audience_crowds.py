@@ -20,8 +20,8 @@ from installation.contracts import Frame, Hand, HandLandmark, PoseLandmark, Side
 from installation.hand_ownership import owned_hands
 from installation.osc.sender import persons_tracked
 from installation.perceiver import Perceiver
-from installation.visitor_continuity import VisitorContinuity
 from installation.report import FrameReport
+from installation.visitor_continuity import VisitorContinuity
 from tests.helpers.composite import overlay, person_masks, recoloured
 from tests.helpers.video import read_frames
 

@@ -7,7 +7,16 @@ import cv2
 import numpy as np
 import pytest
 
-from installation.audience import AudienceConfig, CrowdPerceiver, Person, PersonDetection, PrimaryChooser, PrimaryConfig, Tracker, TrackerConfig
+from installation.audience import (
+    AudienceConfig,
+    CrowdPerceiver,
+    Person,
+    PersonDetection,
+    PrimaryChooser,
+    PrimaryConfig,
+    Tracker,
+    TrackerConfig,
+)
 from installation.audience.tracking import assign
 from installation.config import PerceptionConfig
 from installation.contracts import Frame

@@ -16,7 +16,13 @@ import pytest
 
 from calibration.errors import CalibrationError
 from calibration.lens import (
-    LensCalibration, Undistorter, calibrate_lens, detect_boards, find_board, row_straightness_px, solve_lens,
+    LensCalibration,
+    Undistorter,
+    calibrate_lens,
+    detect_boards,
+    find_board,
+    row_straightness_px,
+    solve_lens,
     undistort_points,
 )
 from calibration.venue import Venue, load_venue, save_venue

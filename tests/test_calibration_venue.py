@@ -309,9 +309,9 @@ def test_collector_takes_one_click_per_marker_with_undo(true_h):
 
 
 def test_picker_window_collects_scripted_clicks_and_fits(true_h):
-    from installation.file_sources import VideoFileSource
-
     import pygame
+
+    from installation.file_sources import VideoFileSource
 
     window = (960, 540)
     collector = PairCollector(marker_positions((3, 3)))
@@ -339,9 +339,9 @@ def test_picker_window_collects_scripted_clicks_and_fits(true_h):
 
 
 def test_picker_escape_cancels():
-    from installation.file_sources import VideoFileSource
-
     import pygame
+
+    from installation.file_sources import VideoFileSource
 
     source = VideoFileSource(PROJECT_ROOT / "installation" / "assets" / "demo_asl.mp4")
     escape = [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="\x1b", scancode=41)]

@@ -144,7 +144,7 @@ def test_overlay_draws_the_venues_zones_and_each_visitors_id_with_the_primary_ma
     from calibration.zones import Zone
     from installation.audience.crowd import Audience
     from installation.audience.tracking import Person
-    from installation.overlay import PRIMARY_COLOUR, PERSON_COLOUR, ZONE_COLOURS
+    from installation.overlay import PERSON_COLOUR, PRIMARY_COLOUR, ZONE_COLOURS
 
     def person(pid: int, box: tuple) -> Person:
         return Person(pid, np.array(box, np.float32), np.zeros((0, 4), np.float32), 1.0, 0.0, 1.0, True,

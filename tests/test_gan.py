@@ -3,7 +3,6 @@ training steps on real art."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 

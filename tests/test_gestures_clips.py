@@ -28,8 +28,7 @@ from installation.contracts import Frame, Side, TrackedBody
 from installation.feature_specs import FEATURE_SPECS
 from installation.features import FeatureExtractor
 from installation.file_sources import VideoFileSource
-from installation.gestures import ContinuousMapping, GestureRecognizer, GesturesConfig, Phase
-from installation.gestures import cli
+from installation.gestures import ContinuousMapping, GestureRecognizer, GesturesConfig, Phase, cli
 from installation.gestures.recording import dynamic_example
 from installation.gestures.training import train
 from installation.perceiver import MIRRORED_POSE_ORDER, Perceiver

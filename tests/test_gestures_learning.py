@@ -11,8 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from installation.gestures import GestureFileError, GesturesConfig
-from installation.gestures import cli
+from installation.gestures import GestureFileError, GesturesConfig, cli
 from installation.gestures.continuous import ContinuousMapping
 from installation.gestures.dtw import StreamingMatcher, dtw_distance, resample
 from installation.gestures.errors import GestureError

@@ -19,6 +19,7 @@ from installation.gestures.normalise import (
 )
 from installation.perceiver import MIRRORED_POSE_ORDER
 
+
 @pytest.fixture(scope="module")
 def real_hands(media) -> np.ndarray:
     """200 real hands from keypoint.csv, (200, 21, 2), evenly over the file."""

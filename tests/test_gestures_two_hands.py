@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from installation.contracts import HandLandmark as H, PoseLandmark as P
+from installation.contracts import HandLandmark as H
+from installation.contracts import PoseLandmark as P
 from installation.file_sources import clip_frames
 from installation.gestures.body_poses import PoseView
 from installation.gestures.config import GesturesConfig

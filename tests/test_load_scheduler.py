@@ -4,8 +4,9 @@ display ever waiting. Time and stage costs are injected: no sleeps, no wall cloc
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,8 +14,18 @@ import pytest
 from installation.clock import ManualClock
 from installation.config import Config, ConfigError, PaintConfig, config_from_dict
 from installation.contracts import Frame, Observation
-from installation.load_scheduler import (LoadDecision, LoadScheduler, StageCosts, ThreadPlan, apply_decision,
-                                         frame_costs, free_cores, thread_plan, with_threads)
+from installation.load_scheduler import (
+    LoadDecision,
+    LoadScheduler,
+    StageCosts,
+    ThreadPlan,
+    apply_decision,
+    frame_costs,
+    free_cores,
+    schedule_frame,
+    thread_plan,
+    with_threads,
+)
 from installation.painting import Painter, StyleLibrary
 from installation.perception import InlinePerception, ThreadedPerception
 from installation.telemetry import StageTimer, Telemetry
@@ -141,9 +152,9 @@ def test_free_cores_are_the_allowed_ones_less_the_others_load():
 
 def test_thread_counts_are_set_together_from_the_free_cores():
     assert thread_plan(1) == thread_plan(2) == ThreadPlan(torch=1, onnxruntime=1, mediapipe=1)
-    assert thread_plan(4) == ThreadPlan(torch=2, onnxruntime=1, mediapipe=1)
+    assert thread_plan(4) == ThreadPlan(torch=1, onnxruntime=1, mediapipe=2)  # as affinity.core_plan splits them
     plan = thread_plan(16)
-    assert plan.torch + plan.onnxruntime + plan.mediapipe == 16 and plan.torch > plan.onnxruntime
+    assert plan == ThreadPlan(torch=6, onnxruntime=2, mediapipe=8) and sum(dataclasses.astuple(plan)) == 16
     config = with_threads(Config(), ThreadPlan(torch=3, onnxruntime=2, mediapipe=1))
     assert (config.generator.torch_threads, config.paint.threads) == (3, 2)
 
@@ -282,3 +293,21 @@ def test_a_frame_s_costs_come_from_the_stage_timer_counting_inline_work_once():
     assert costs.other_ms == pytest.approx(99.0 - 12.0 - 45.0 - 28.0)  # the inline stages counted once
     threaded = frame_costs(timer, clock.wall(), observation, painter, object())  # perception on its own thread
     assert threaded.other_ms == pytest.approx(99.0 - 12.0 - 45.0)
+
+
+def test_the_runtime_s_one_call_measures_decides_and_applies():
+    clock = ManualClock()
+    load = LoadScheduler(FPS, cores=1)
+    painter = Painter(PaintConfig(size=64, style="builtin:0"), StyleLibrary(CountingNetworks()), None, threaded=False)
+    changes = []
+    for i in range(300):  # an inline painting of 100 ms on every paint_every-th frame; 1 ms of carrying between
+        timer = StageTimer(clock, Telemetry())
+        painted = i % painter.paint_every == 0
+        for stage, ms in (("scene", 1.0), ("generate", 2.0), ("paint", 100.0 if painted else 1.0)):
+            clock.advance_wall(ms / 1000.0)
+            timer.lap(stage)
+        painter.painted_ms = 99.0 if painted else None
+        decision = schedule_frame(load, timer, clock.wall(), None, painter, object())
+        if decision is not None:
+            changes.append(decision)
+    assert [d.paint_every for d in changes] == [2, 3, 4] and painter.paint_every == 4  # 4 + 100 / 4 ms fits 33.3

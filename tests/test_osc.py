@@ -73,7 +73,7 @@ class Listener:
         while time.time() < deadline:
             try:
                 data, _ = self.socket.recvfrom(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             number += 1
             found += [(m.message.address, list(m.message.params), number) for m in OscPacket(data).messages]

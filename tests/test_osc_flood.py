@@ -21,11 +21,11 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from installation.app import RunOptions, build_stages, run
 from installation.config import load_config, override
 from installation.display import HeadlessDisplay, NullSink
-from tests.helpers.stand_ins import NoPerception
 from installation.file_sources import VideoFileSource
 from installation.osc.policy import ReceiverPolicy
 from installation.osc.receiver import OscReceiver
 from installation.runtime import Runtime
+from tests.helpers.stand_ins import NoPerception
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD = ROOT / "tests" / "helpers" / "osc_flood.py"

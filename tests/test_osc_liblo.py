@@ -12,8 +12,8 @@ import subprocess
 import time
 
 import pytest
-
 from helpers.udp import free_udp_port
+
 from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import load_config

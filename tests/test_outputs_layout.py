@@ -46,6 +46,7 @@ def test_s_curve_halves_add_to_one():
 def _unwarped(venue):
     """The same outputs without keystone, so the two frames' pixels line up with the picture's."""
     from dataclasses import replace
+
     from installation.outputs.warp import IDENTITY_CORNERS
 
     return Layout(tuple(replace(spec, corners=IDENTITY_CORNERS) for spec in venue.outputs))

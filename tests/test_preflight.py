@@ -15,7 +15,6 @@ import pytest
 
 from installation import runtime as runtime_module
 from installation.app import RunOptions, run
-from installation.show_plan import scene_library
 from installation.config import config_from_dict
 from installation.errors import ConfigError, InstallationError, ModelError, SceneError
 from installation.preflight import (
@@ -27,6 +26,7 @@ from installation.preflight import (
     write_stats,
 )
 from installation.replay import ReplayOptions, replay_session
+from installation.show_plan import scene_library
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # a folder nobody may create files in, root included (permissions do not stop root)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 from installation.app import build_stages
 from installation.clock import FixedStepClock
 from installation.config import config_from_dict

@@ -44,7 +44,7 @@ class Listener:
         while True:
             try:
                 data, _ = self.socket.recvfrom(65536)
-            except socket.timeout:
+            except TimeoutError:
                 return found
             found.append([[m.message.address, *m.message.params] for m in OscPacket(data).messages])
 

@@ -15,7 +15,7 @@ import pytest
 from installation.app import RunOptions, build_stages, configure
 from installation.clock import FixedStepClock
 from installation.config import GeneratorConfig, load_config, override
-from installation.contracts import LatentState
+from installation.contracts import LatentState, TrackedBody
 from installation.display import HeadlessDisplay, NullSink
 from installation.features import FeatureExtractor
 from installation.file_sources import VideoFileSource
@@ -23,7 +23,6 @@ from installation.generator_pool import GeneratorPool
 from installation.runtime import Runtime
 from installation.scene_kit.blend import blend_pixels
 from installation.scene_slot import SceneSlot
-from installation.contracts import TrackedBody
 from models.latent_tools import slerp
 from scenes import SceneLibrary
 from scenes.base import SceneInputs

@@ -21,22 +21,22 @@ import numpy as np
 import pytest
 
 from installation.app import RunOptions, run
-from installation.scene_kit.geometry import matte
 from installation.config import GeneratorConfig, PerceptionConfig, SmoothingConfig
 from installation.contracts import Frame, LatentState, TrackedBody
 from installation.feature_specs import Features
 from installation.features import FeatureExtractor
 from installation.file_sources import VideoFileSource
 from installation.generator import GeneratorHost
-from installation.gestures.events import GestureEvent
 from installation.gestures import GestureRecognizer, GesturesConfig, Phase
+from installation.gestures.events import GestureEvent
 from installation.perceiver import Perceiver
 from installation.scene_kit.canvas import StrokeCanvas
+from installation.scene_kit.geometry import matte
 from installation.scene_kit.tools import scene_tools_for
 from installation.smoothing import BodySmoother
 from scenes import load_scene
-from scenes.base import SceneInputs
 from scenes.air_sketch import PICTURE_SIDE as SKETCH_SIDE
+from scenes.base import SceneInputs
 from scenes.style_mirror import PICTURE_HEIGHT, cover
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
@@ -83,7 +83,7 @@ def perceive(frames: list[Frame]) -> list[Step]:
     return steps
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def still_then_moving(name: str, start: int, count: int, hold: int) -> tuple[list[Step], int]:
     """Frame ``hold`` of the stretch held still for SETTLE + ``count`` frames, then the stretch
     itself moving; returns the steps and the index of the first moving step."""
@@ -93,7 +93,7 @@ def still_then_moving(name: str, start: int, count: int, hold: int) -> tuple[lis
     return perceive(frames), SETTLE + count
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def clip_steps(name: str, start: int, count: int) -> list[Step]:
     fps = VideoFileSource(MEDIA / "video" / name).fps
     return perceive(retimed(read_frames(name, start, count), 0, fps))

@@ -20,7 +20,7 @@ from aiohttp import web
 from installation.config import StaffConfig, config_from_dict
 from installation.control import ControlCommand
 from installation.errors import ConfigError
-from installation.staff.auth import (FAILURES_PER_ADDRESS, LoginRefused, StaffAuth, hash_secret, verify_secret)
+from installation.staff.auth import FAILURES_PER_ADDRESS, LoginRefused, StaffAuth, hash_secret, verify_secret
 from installation.staff.controls import ControlRejected, command_for
 from installation.staff.server import StaffServer
 from installation.staff.status import EMPTY_SNAPSHOT

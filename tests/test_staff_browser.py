@@ -15,7 +15,6 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
-
 from helpers.staff_run import OPERATOR_PASSWORD, VIEWER_PASSWORD, health_scene, running_runtime, wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")

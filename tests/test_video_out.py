@@ -11,10 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from installation.outputs.video_out import (FILE_BACKEND, VideoOutError, VideoSender, VirtualCamera, parse_target,
-                                            VideoTarget)
 from installation.config import SourceConfig
 from installation.errors import SourceError
+from installation.outputs.video_out import FILE_BACKEND, VideoOutError, VideoSender, VideoTarget, VirtualCamera, parse_target
 from installation.sources import SourceSpec, is_live, open_source, parse_source_spec, spec_from_config
 
 SIZE = (96, 64)  # (width, height)

@@ -28,14 +28,18 @@ and limb proportions (``appearance``) for the tracker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from installation.appearance import (  # noqa: F401 - re-exported for callers of this module
-    TORSO, histogram_distance, limb_proportions, torso_descriptor)
+    TORSO,
+    histogram_distance,
+    limb_proportions,
+    torso_descriptor,
+)
 from installation.audience.regions import face_on_paint, paint_core, to_image
 from installation.contracts import POSE_LANDMARK_COUNT, PoseLandmark
 from installation.native_logs import quiet_mediapipe

@@ -17,8 +17,8 @@ id. Public ids count up from 1 and are never reused within a run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -55,7 +55,7 @@ class ContinuousMapping:
         output_names: list[str],
         method: str = "rbf",
         groups: np.ndarray | None = None,
-    ) -> "ContinuousMapping":
+    ) -> ContinuousMapping:
         """Fit a mapping to taught pairs ``inputs`` (N, F) -> ``outputs`` (N, T); ``groups`` (N,)
         optionally says which recording each pair came from (it sets the kernel width).
 

@@ -75,7 +75,7 @@ class DtwClassifier:
     classes: list[str]
 
     @staticmethod
-    def fit(sequences: np.ndarray, names: list[str]) -> "DtwClassifier":
+    def fit(sequences: np.ndarray, names: list[str]) -> DtwClassifier:
         """A classifier of ``sequences`` (N, L, F) named ``names``. Raises GestureError when
         there are none or the counts differ."""
         sequences = np.asarray(sequences, np.float64)

@@ -58,7 +58,7 @@ class KnnClassifier:
         self._squared = (self.examples.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
 
     @staticmethod
-    def fit(descriptors: np.ndarray, names: list[str], k: int) -> "KnnClassifier":
+    def fit(descriptors: np.ndarray, names: list[str], k: int) -> KnnClassifier:
         """A classifier of the examples ``descriptors`` (N, D) named ``names`` (N,).
 
         Raises GestureError when there are no examples or the counts differ."""

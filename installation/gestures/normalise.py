@@ -118,7 +118,7 @@ class BodyFrame:
     trust: float
 
     @staticmethod
-    def of(pose: np.ndarray, aspect: float, mirrored: bool) -> "BodyFrame | None":
+    def of(pose: np.ndarray, aspect: float, mirrored: bool) -> BodyFrame | None:
         """The frame of a (33, 4) pose in normalised coordinates; None without a usable pose."""
         pose = np.asarray(pose, np.float64)
         if pose.shape != (POSE_LANDMARK_COUNT, 4) or not np.isfinite(pose).all():

@@ -28,7 +28,6 @@ from installation.gestures.dtw import StreamingMatcher
 from installation.gestures.errors import GestureError
 from installation.gestures.events import EventLayer, GateSettings, GestureEvent
 from installation.gestures.hand_shapes import best_shape
-from installation.gestures.two_hand_shapes import two_hand_confidences
 from installation.gestures.model import TrainedGestures
 from installation.gestures.motion import MOMENTARY, MotionDetector
 from installation.gestures.normalise import (
@@ -40,6 +39,7 @@ from installation.gestures.normalise import (
     palm_length,
 )
 from installation.gestures.store import GestureStore, load_model
+from installation.gestures.two_hand_shapes import two_hand_confidences
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class GestureRecognizer:
         self._visitor = 0  # the body's visitor at the last update
 
     @staticmethod
-    def from_config(config: GesturesConfig, image_aspect: float, mirrored: bool) -> "GestureRecognizer":
+    def from_config(config: GesturesConfig, image_aspect: float, mirrored: bool) -> GestureRecognizer:
         """A recogniser with the installation's trained model, if ``gestures train`` made one.
 
         A missing model is fine (built-in gestures only, logged); a corrupt one raises

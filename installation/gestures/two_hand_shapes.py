@@ -23,7 +23,8 @@ import enum
 
 import numpy as np
 
-from installation.contracts import HandLandmark as H, PoseLandmark as P
+from installation.contracts import HandLandmark as H
+from installation.contracts import PoseLandmark as P
 from installation.gestures.body_poses import PoseView
 from installation.gestures.hand_shapes import hand_facts, ramp
 from installation.gestures.normalise import MIN_SCALE, palm_length
@@ -97,7 +98,7 @@ def _cross(left: np.ndarray, right: np.ndarray, view: PoseView) -> float:
 
 def _flat(hand: np.ndarray) -> float:
     facts = hand_facts(hand)
-    return min((facts.get(f"{finger}_extended", 0.0) for finger in ("index", "middle", "ring", "pinky")))
+    return min(facts.get(f"{finger}_extended", 0.0) for finger in ("index", "middle", "ring", "pinky"))
 
 
 def _direction(hand: np.ndarray) -> np.ndarray:

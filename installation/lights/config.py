@@ -52,7 +52,7 @@ class LightsConfig:
         _, _, port = self.target.rpartition(":") if ":" in self.target else ("", "", "0")
         if not port.isdigit() or int(port) > 65535:
             raise ConfigError(f"lights.target = {self.target!r}: expected HOST or HOST:PORT")
-        self.sources  # a bad channel entry fails here, at load time
+        parse_channels(self.channels)  # a bad channel entry fails here, at load time
 
     @property
     def sources(self) -> tuple[ChannelSource, ...]:

@@ -185,7 +185,8 @@ OUT_ADDRESSES = (
     Address("/person/<slot>/id", "out", (Arg("id", "i"),),
             "With several visitors (the venue's [people]): slots 0..max_people-1, each held by one visitor "
             "for as long as they are tracked (a newcomer takes the lowest free slot); -1 = empty."),
-    Address("/person/<slot>/x", "out", (Arg("x", "f", 0, 1),), "Where the slot's visitor stands, 0..1 across the screen when the venue maps the camera to it, else across the image."),
+    Address("/person/<slot>/x", "out", (Arg("x", "f", 0, 1),),
+            "Where the slot's visitor stands, 0..1 across the screen when the venue maps the camera to it, else across the image."),
     Address("/person/<slot>/y", "out", (Arg("y", "f", 0, 1),), "... and how far down the image."),
     Address("/person/<slot>/present", "out", (Arg("present", "i", 0, 1),), "1 while the slot holds a visitor."),
     Address("/audience/primary", "out", (Arg("slot", "i"),),

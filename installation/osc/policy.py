@@ -82,7 +82,7 @@ class ReceiverPolicy:
     privileged: frozenset[str] = field(default_factory=frozenset)  # privileged addresses enabled
 
     @classmethod
-    def from_config(cls, config: OscConfig) -> "ReceiverPolicy":
+    def from_config(cls, config: OscConfig) -> ReceiverPolicy:
         """Raises OscError for an entry of ``osc.allow`` that is not an address, an entry of
         ``osc.privileged`` that names no privileged address, or privileged addresses without
         ``osc.allow`` (they would be open to anyone who can reach the port)."""

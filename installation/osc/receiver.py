@@ -26,8 +26,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from installation.control import CommandInbox, ControlCommand
 from installation.osc.addresses import ACCEPTED, Address, OscArgumentError, is_sent_by_us, validate
@@ -98,7 +98,7 @@ class OscReceiver:
         self._stop = threading.Event()
         self._worker: _Worker | None = None
 
-    def start(self) -> "OscReceiver":
+    def start(self) -> OscReceiver:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_DGRAM)
         self._set_options()
@@ -154,7 +154,7 @@ class OscReceiver:
             return
         try:
             data, ancillary, _, sender = self._socket.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(4))
-        except socket.timeout:
+        except TimeoutError:
             return
         except OSError:  # the socket closed under us (stopping), or a transient error: look again shortly
             self._stop.wait(PACE_S)

@@ -27,8 +27,7 @@ import cv2
 import numpy as np
 
 from calibration.errors import CalibrationError
-from installation.outputs.blend import (DEFAULT_CURVE, DEFAULT_GAMMA, Overlap, apply_blend, encoded_multiplier,
-                                        linear_weights)
+from installation.outputs.blend import DEFAULT_CURVE, DEFAULT_GAMMA, Overlap, apply_blend, encoded_multiplier, linear_weights
 from installation.outputs.warp import IDENTITY_CORNERS, Warp
 
 OUTPUT_KEYS = ("name", "crop", "size", "at", "corners", "gamma", "blend_curve", "mesh")

@@ -16,8 +16,7 @@ import pygame
 
 from installation.config import DisplayConfig
 from installation.control import ControlCommand
-from installation.display import (QUIT, TOGGLE_OVERLAY, TOGGLE_RECORD, Compositor, DisplayError, FrameSink, Pacer,
-                                  open_sink)
+from installation.display import QUIT, TOGGLE_OVERLAY, TOGGLE_RECORD, Compositor, DisplayError, FrameSink, Pacer, open_sink
 from installation.outputs.layout import Layout
 from installation.overlay import Hud
 

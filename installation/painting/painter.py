@@ -12,7 +12,8 @@ Between the generator (or the scene's composition) and the display. For each sho
 
 Two schedules. **Inline** (replays: deterministic): a new painting every ``replay_every`` frames,
 carried along the flow in between, or, replaying a recorded session, exactly the paintings the
-live run showed, at the frames it showed them (``follow``, ``installation.decisions``). **Threaded** (live runs): a painter thread paints the newest
+live run showed, at the frames it showed them (``follow``, ``installation.decisions``).
+**Threaded** (live runs): a painter thread paints the newest
 content at its own rate while the loop shows the newest painting carried to the current frame; the
 painting size adapts (``AdaptiveQuality``) to hold ``paint.target_fps`` paintings a second, and
 no more are made, so painting's share of the CPU is what was planned. A
@@ -25,8 +26,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -68,6 +70,8 @@ class Painting:
     grey: np.ndarray  # the small grey copy of the content it paints (for carrying it along the flow)
     milliseconds: float
     frame: int = 0  # its job's frame
+    cpu_ms: float = 0.0  # the painting thread's CPU time for it (a niced thread's wall time overstates it;
+    # with paint.threads > 1, onnxruntime's other pool threads are not in it)
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class PaintPlan(Protocol):
 
     def size(self, frame: int, current: int) -> int: ...
 
-    def fresh(self, job: PaintJob, paint: Callable[[PaintJob], "Painting | None"]) -> "Painting | None": ...
+    def fresh(self, job: PaintJob, paint: Callable[[PaintJob], Painting | None]) -> Painting | None: ...
 
 
 def content_shape(height: int, width: int, aspect: float | None, long_side: int) -> tuple[int, int, int, int, int, int]:
@@ -145,7 +149,7 @@ class Painter:
         # a new painting asked for every this many frames (live: the load scheduler's choice)
         self.paint_every = 1 if threaded else config.replay_every
         self._asked: int | None = None  # the frame of the last painting asked for
-        self.painted_ms: float | None = None  # the painting that arrived at this frame took this long; None: none did
+        self.painted_ms: float | None = None  # CPU ms of the painting that arrived at this frame; None: none did
         if threaded:
             self._jobs: NewestSlot[PaintJob] = NewestSlot()
             self._done: NewestSlot[Painting] = NewestSlot()
@@ -189,7 +193,8 @@ class Painter:
 
     def set_paint_every(self, frames: int) -> None:
         """Ask for a new painting every ``frames`` frames only (``installation.load_scheduler``):
-        between them the last painting is carried along the flow, and the loop never waits for one."""
+        between them the last painting is carried along the flow. Threaded, the loop never waits
+        for one; inline, the frame that paints does."""
         self.paint_every = max(1, int(frames))
 
     def follow(self, plan: PaintPlan) -> None:
@@ -208,7 +213,7 @@ class Painter:
         self.last_step = PaintStep(self._frames, size, fresh.frame if fresh is not None else None)
         self._frames += 1
         self._latest = fresh or self._latest
-        self.painted_ms = fresh.milliseconds if fresh is not None else None
+        self.painted_ms = fresh.cpu_ms if fresh is not None else None
         painting = grey = None
         if fresh is not None:
             painting, grey = fresh.image, fresh.grey
@@ -255,7 +260,7 @@ class Painter:
 
     def _paint(self, job: PaintJob) -> Painting | None:
         """One painting of ``job``; None (logged, counted) when the network fails."""
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             painted = self.library.networks.paint(job.content, job.code)
         except Exception:  # onnxruntime's own error types: the frame goes unpainted, the show goes on
@@ -266,7 +271,7 @@ class Painter:
         image = finish(painted, job.content, job.strength, job.preserve_colors)
         self.paintings += 1
         return Painting(image, self._carry.flow.small_grey(job.content), (time.perf_counter() - started) * 1000.0,
-                        job.frame)
+                        job.frame, (time.thread_time() - cpu_started) * 1000.0)
 
     def _work(self) -> None:
         """The painter thread: the newest job, painted; the size adapted to ``paint.target_fps``.

@@ -23,7 +23,7 @@ class CentreSquare:
     height: int
 
     @staticmethod
-    def of(image: np.ndarray) -> "CentreSquare":
+    def of(image: np.ndarray) -> CentreSquare:
         """Returns the centred square of ``image`` (H, W, ...)."""
         return CentreSquare(int(image.shape[1]), int(image.shape[0]))
 

@@ -18,10 +18,10 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from installation import run_summary
 from installation.config import Config
 from installation.control import ControlCommand
 from installation.health import RESTART_REASON_ENV, RESTARTS_ENV
-from installation import run_summary
 from installation.report import FrameReport
 from installation.runtime import Runtime
 from installation.staff.controls import ACTIONS

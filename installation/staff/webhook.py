@@ -50,7 +50,7 @@ class EventWatch:
     def _event(name: str, message: str, snapshot: dict) -> dict:
         event = {"event": name, "message": message, "state": snapshot["state"], "scene": snapshot["scene"],
                  "restarts": snapshot["restarts"], "host": socket.gethostname(),
-                 "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                 "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         log.warning("event %s: %s (state %s, scene %s, restarts %d)", name, message, event["state"],
                     event["scene"], event["restarts"])
         return event
@@ -93,7 +93,7 @@ class Webhook:
                         self.sent += 1
                         return
                     why = f"HTTP {response.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 why = str(error) or type(error).__name__
             self.failed_attempts += 1
             if attempt == 0:
