@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import tomllib
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -376,7 +377,7 @@ def _check_value(key: str, value: Any, kind: Any, meta: Any, source_name: str) -
         if bad:
             raise fail(f"{expected} ({bad[0]!r} is not one)")
         return tuple(value)
-    allowed = get_args(kind) if get_origin(kind) is Union else (kind,)
+    allowed = get_args(kind) if get_origin(kind) in (Union, types.UnionType) else (kind,)  # X | Y is a UnionType
     if isinstance(value, bool) and bool not in allowed:
         raise fail(_describe(allowed))
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
