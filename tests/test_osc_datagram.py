@@ -81,6 +81,19 @@ def test_limits_name_themselves():
         read_datagram(CORPUS["too_many_messages (20 kB of /osc/list)"])
 
 
+def test_a_bundle_over_the_message_limit_is_refused_before_any_message_is_read():
+    """The structure is walked first (sizes only): a flood of messages costs no parsing. The first
+    message here is malformed, so reading it first would have named it instead of the limit."""
+    bad = b"/bad\0\0\0\0" + b",q\0\0"  # an unknown type tag
+    good = build("/ping", [])
+    elements = [bad] + [good] * MAX_MESSAGES
+    bundle = b"#bundle\0" + bytes(8) + b"".join(len(e).to_bytes(4, "big") + e for e in elements)
+    with pytest.raises(DatagramError, match=f"more than {MAX_MESSAGES} messages"):
+        read_datagram(bundle)
+    with pytest.raises(DatagramError, match="type tag"):  # within the limit, the bad message is named
+        read_datagram(b"#bundle\0" + bytes(8) + b"".join(len(e).to_bytes(4, "big") + e for e in elements[:3]))
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=256), st.integers(-2**31, 2**31 - 1))
 def test_any_bytes_read_or_raise_datagram_error(tail, size):

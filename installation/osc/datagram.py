@@ -63,7 +63,14 @@ def read_datagram(data: bytes) -> list[OscMessage]:
 
 
 def _read_bundles(data: bytes) -> list[OscMessage]:
-    messages: list[OscMessage] = []
+    """Two passes: the bundle structure first (sizes only, cheap), so that a datagram over a limit
+    is refused before any of its messages is parsed; then each message."""
+    return [read_message(data, start, stop) for start, stop in _message_spans(data)]
+
+
+def _message_spans(data: bytes) -> list[tuple[int, int]]:
+    """The (start, stop) of every message in a bundle datagram, in order. Raises DatagramError."""
+    spans: list[tuple[int, int]] = []
     open_bundles = [[_bundle_body(data, 0, len(data)), len(data)]]  # [next element, end] of each open bundle
     while open_bundles:
         index, end = open_bundles[-1]
@@ -77,12 +84,12 @@ def _read_bundles(data: bytes) -> list[OscMessage]:
                 raise DatagramError(f"bundles nested more than {MAX_BUNDLE_DEPTH} deep", data, start)
             open_bundles.append([_bundle_body(data, start, stop), stop])
         elif data.startswith(b"/", start, stop):
-            if len(messages) >= MAX_MESSAGES:
+            if len(spans) >= MAX_MESSAGES:
                 raise DatagramError(f"more than {MAX_MESSAGES} messages in one datagram", data, start)
-            messages.append(read_message(data, start, stop))
+            spans.append((start, stop))
         else:
             raise DatagramError("bundle element is neither a message nor a bundle", data, start)
-    return messages
+    return spans
 
 
 def _bundle_body(data: bytes, start: int, end: int) -> int:
