@@ -20,7 +20,7 @@ PLUGIN_COMMANDS = {
     "gestures": ("installation.gestures.cli", "record, train and evaluate gestures"),
     "calibrate": ("calibration.cli", "lens calibration, camera-to-screen mapping and venue files"),
 }
-COMMANDS = ("run", "kiosk", "replay", "scenes", "models", *PLUGIN_COMMANDS)
+COMMANDS = ("run", "kiosk", "replay", "scenes", "models", "staff-password", *PLUGIN_COMMANDS)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -81,6 +81,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Interactive art installation runtime.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("scenes", help="list the scenes and their parameters")
+    commands.add_parser("staff-password", help="ask for a staff-page password twice; print its salted hash for config.toml")
     models = commands.add_parser("models", help="list the shipped and imported generators with their metadata")
     models.add_argument("files", nargs="*", type=Path, help="also describe these generator files")
     for name, (module, summary) in PLUGIN_COMMANDS.items():
@@ -126,6 +127,23 @@ def _list_scenes() -> int:
         print(f"{name}: {summary}{model}")
         for spec in scene.PARAMETERS:
             print(f"    {spec.name} = {spec.default:g}  ({spec.low:g}..{spec.high:g})  {spec.description}")
+    return 0
+
+
+def _staff_password() -> int:
+    """Asks for a staff-page password (or token) twice; prints its salted hash for ``[staff]``."""
+    import getpass
+
+    from installation.staff.auth import hash_secret
+
+    first = getpass.getpass("password (or token) for the staff page: ")
+    if len(first) < 8:
+        print("error: use at least 8 characters", file=sys.stderr)
+        return 2
+    if getpass.getpass("again: ") != first:
+        print("error: the two differ", file=sys.stderr)
+        return 2
+    print(hash_secret(first))
     return 0
 
 
@@ -266,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "run")
     args = build_parser(argv[0]).parse_args(argv)
+    if args.command == "staff-password":  # no native library loads: its errors go to stderr as they are
+        return _staff_password()
     verbose = getattr(args, "verbose", False)
     if not verbose:
         from installation.native_logs import silence_native_stderr

@@ -259,7 +259,7 @@ class StaffConfig:
     """The staff page and /metrics (installation/staff, docs/kiosk.md)."""
 
     listen: str = "127.0.0.1:8765"  # [HOST:]PORT; "" = off; a LAN address needs a password or token hash
-    password_hash: str = ""  # operators (controls); make one with: python -m installation.staff.auth
+    password_hash: str = ""  # operators (controls); make one with: python main.py staff-password
     viewer_password_hash: str = ""  # viewers: the page without its controls
     token_hash: str = ""  # a bearer token for /metrics and /api/status (a venue's monitoring)
     thumbnail_fps: float = field(default=4.0, metadata=_range(0.2, 30.0))  # pictures a second, while watched
@@ -272,7 +272,7 @@ class StaffConfig:
         for key in ("password_hash", "viewer_password_hash", "token_hash"):
             value = getattr(self, key)
             if value and not value.startswith(_SECRET_HASH_PREFIXES):
-                raise ConfigError(f"staff.{key}: expected a hash made by python -m installation.staff.auth "
+                raise ConfigError(f"staff.{key}: expected a hash made by python main.py staff-password "
                                   "(never the password itself, which is not repeated here)")
         if self.webhook and not self.webhook.startswith(("http://", "https://")):
             raise ConfigError(f"staff.webhook = {self.webhook!r}: expected an http:// or https:// URL, or \"\"")
@@ -283,7 +283,7 @@ class StaffConfig:
             raise ConfigError(f"staff.listen = {self.listen!r}: expected [HOST:]PORT, e.g. \"127.0.0.1:8765\"")
         if not _is_loopback(host or "127.0.0.1") and not (self.password_hash or self.token_hash):
             raise ConfigError(f"staff.listen = {self.listen!r} opens the staff page to the network: set "
-                              "staff.password_hash (python -m installation.staff.auth) or listen on 127.0.0.1")
+                              "staff.password_hash (python main.py staff-password) or listen on 127.0.0.1")
 
 
 def _is_loopback(host: str) -> bool:

@@ -113,3 +113,20 @@ def test_models_lists_shipped_and_imported_generators(tmp_path):
     assert f"{exported}: imported torchscript, 8x8px, latent 16" in result.stdout
     failed = main_py("models", str(broken))
     assert failed.returncode == 2 and f"{broken}: cannot be used" in failed.stdout
+
+
+def test_staff_password_prints_a_hash_the_staff_page_accepts(monkeypatch, capsys):
+    import getpass
+
+    import main
+    from installation.staff.auth import verify_secret
+
+    answers = iter(["a long passphrase", "a long passphrase", "short", "a long passphrase", "another one"])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
+    assert main.main(["staff-password"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert verify_secret("a long passphrase", printed) and not verify_secret("a long passphrasf", printed)
+    assert main.main(["staff-password"]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert main.main(["staff-password"]) == 2
+    assert "the two differ" in capsys.readouterr().err

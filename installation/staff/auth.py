@@ -2,7 +2,7 @@
 rate limit on log-ins.
 
 - Passwords and the monitoring token live in ``config.toml`` only as salted scrypt hashes
-  (``python -m installation.staff.auth`` makes one); a leaked config file gives nothing away.
+  (``python main.py staff-password`` makes one); a leaked config file gives nothing away.
 - Two roles: ``operator`` (the controls) and ``viewer`` (the page without them). With no hash
   set, the page is open to whoever reaches it, which the config allows on 127.0.0.1 only.
 - A log-in gives a random session cookie (HttpOnly, SameSite=Strict) and a CSRF token the page
@@ -17,12 +17,10 @@ Time is passed in (``clock``) so the expiry and the rate limit are tested withou
 from __future__ import annotations
 
 import collections
-import getpass
 import hashlib
 import hmac
 import re
 import secrets
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -188,20 +186,3 @@ class StaffAuth:
         if self.config.viewer_password_hash and verify_secret(password, self.config.viewer_password_hash):
             return VIEWER
         return None
-
-
-def main() -> int:
-    """``python -m installation.staff.auth``: asks for a password twice, prints its hash for config.toml."""
-    first = getpass.getpass("password (or token) for the staff page: ")
-    if len(first) < 8:
-        print("error: use at least 8 characters", file=sys.stderr)
-        return 2
-    if getpass.getpass("again: ") != first:
-        print("error: the two differ", file=sys.stderr)
-        return 2
-    print(hash_secret(first))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
