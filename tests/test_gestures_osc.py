@@ -4,10 +4,9 @@ control addresses), then recognising the taught movement in a later replay."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
-from pythonosc.udp_client import SimpleUDPClient
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 from installation.app import RunOptions, build_stages, run
 from installation.clock import FixedStepClock
@@ -30,26 +29,29 @@ def teaching_runtime(media, folder, clip):
     assert isinstance(teacher, LiveTeacher) and runtime.control.teacher is teacher
     bridge = OscBridge(config.osc, runtime.inbox, listen="127.0.0.1:0")
     stages.listeners.insert(0, bridge)
-    return runtime, teacher, bridge, SimpleUDPClient("127.0.0.1", bridge.receiver.port)
+    return runtime, teacher, bridge, 50000  # the sender's port
 
 
-def send(bridge, client, path, *args):
+def send(bridge, sender_port, path, *args):
+    """One OSC message from a trusted local sender, through the receiver's own datagram handling
+    (what its thread runs for each datagram), synchronously: no waiting on a thread or a clock."""
     before = bridge.receiver.counters["accepted"]
-    client.send_message(path, list(args))
-    deadline = time.time() + 5.0
-    while bridge.receiver.counters["accepted"] == before and time.time() < deadline:
-        time.sleep(0.005)
+    builder = OscMessageBuilder(address=path)
+    for value in args:
+        builder.add_arg(value)
+    bridge.receiver.handle_datagram(builder.build().dgram, ("127.0.0.1", sender_port))
+    assert bridge.receiver.counters["accepted"] == before + 1, f"{path} {args} was not accepted"
 
 
 def test_a_movement_taught_over_osc_is_recognised_in_a_later_replay(media, tmp_path):
     folder = tmp_path / "gestures"
-    runtime, teacher, bridge, client = teaching_runtime(media, folder, "night.mkv")
+    runtime, teacher, bridge, sender_port = teaching_runtime(media, folder, "night.mkv")
     runtime.stages.generator.warm_up()
-    send(bridge, client, "/gestures/record", "night_sign", "dynamic")
+    send(bridge, sender_port, "/gestures/record", "night_sign", "dynamic")
     while runtime.running:
         runtime.step()
-    send(bridge, client, "/gestures/stop")
-    send(bridge, client, "/gestures/train")
+    send(bridge, sender_port, "/gestures/stop")
+    send(bridge, sender_port, "/gestures/train")
     for command in runtime.inbox.drain():  # the clip has ended: apply them as the next frame would
         runtime.apply(command)
     runtime.close()
@@ -71,23 +73,23 @@ def test_a_movement_taught_over_osc_is_recognised_in_a_later_replay(media, tmp_p
 
 def test_wekinator_style_mapping_taught_over_osc(media, tmp_path):
     folder = tmp_path / "gestures"
-    runtime, teacher, bridge, client = teaching_runtime(media, folder, "yes.mkv")
+    runtime, teacher, bridge, sender_port = teaching_runtime(media, folder, "yes.mkv")
     runtime.stages.generator.warm_up()
     runtime.step()
-    send(bridge, client, "/wekinator/control/outputs", 0.2, 0.8)
-    send(bridge, client, "/wekinator/control/startRecording")
+    send(bridge, sender_port, "/wekinator/control/outputs", 0.2, 0.8)
+    send(bridge, sender_port, "/wekinator/control/startRecording")
     for _ in range(15):
         runtime.step()
-    send(bridge, client, "/wekinator/control/stopRecording")
-    send(bridge, client, "/wekinator/control/train")
+    send(bridge, sender_port, "/wekinator/control/stopRecording")
+    send(bridge, sender_port, "/wekinator/control/train")
     runtime.step()
     mapped = runtime.stages.gestures.mapped(runtime.stages.features.update(runtime.body).as_dict())
     assert set(mapped) == {"wekinator"}
     assert np.allclose([mapped["wekinator"]["out0"], mapped["wekinator"]["out1"]], [0.2, 0.8], atol=0.05)
-    send(bridge, client, "/wekinator/control/stopRunning")
+    send(bridge, sender_port, "/wekinator/control/stopRunning")
     runtime.step()
     assert not runtime.stages.gestures.learned_enabled
-    send(bridge, client, "/gestures/run", True)
+    send(bridge, sender_port, "/gestures/run", True)
     runtime.step()
     assert runtime.stages.gestures.learned_enabled
     assert runtime.telemetry.errors["rejected_commands"] == 0
