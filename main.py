@@ -208,7 +208,7 @@ def _replay(args: argparse.Namespace) -> int:
     except InstallationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    logging.getLogger("installation").info("replayed %d frames", stats["rendered_frames"])
+    logging.getLogger("installation").info("replayed %d frames", stats.rendered_frames)
     return 0
 
 
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     logging.getLogger("installation").info(
         "%d frames rendered at %.1f fps; pose in %d of %d perceived frames",
-        stats["rendered_frames"], stats["render_fps"], stats["frames_with_pose"], stats["frames"],
+        stats.rendered_frames, stats.render_fps, stats.frames_with_pose, stats.frames,
     )
     return 0
 

@@ -357,16 +357,16 @@ def loop_figures(settings: Settings, replay: bool) -> dict:
     started = wall_s()
     stats = runtime.run(max_wall_s=settings.loop_seconds)
     elapsed = wall_s() - started
-    stages = {name: stats["stages_ms"][name]["p50"] for name in STAGE_NAMES}
+    stages = {name: stats.stages_ms[name].p50 for name in STAGE_NAMES}
     stage_sum = sum(stages.values())
-    fresh_per_s = stats["frames"] / elapsed
+    fresh_per_s = stats.frames / elapsed
     return {
         "clip": CLIP.relative_to(ROOT).as_posix(), "perception": "replayed" if replay else "mediapipe",
         "generator": f"{config.generator.model} {config.generator.resolution}² on {settings.device.type}",
         "seconds": round(elapsed, 2), "display_hz": DISPLAY_HZ, "camera_fps": source.fps,
-        "render_fps": stats["render_fps"], "latency_p50_ms": stats["latency_ms"]["p50"],
-        "latency_p95_ms": stats["latency_ms"]["p95"], "stages_p50_ms": stages, "stage_sum_p50_ms": round(stage_sum, 3),
-        "latency_over_stages": round(stats["latency_ms"]["p50"] / stage_sum, 3) if stage_sum > 0 else None,
+        "render_fps": stats.render_fps, "latency_p50_ms": stats.latency_ms.p50,
+        "latency_p95_ms": stats.latency_ms.p95, "stages_p50_ms": stages, "stage_sum_p50_ms": round(stage_sum, 3),
+        "latency_over_stages": round(stats.latency_ms.p50 / stage_sum, 3) if stage_sum > 0 else None,
         "new_pictures_per_s": round(fresh_per_s, 2),
         "freshness": round(fresh_per_s / min(source.fps, DISPLAY_HZ), 3),
     }

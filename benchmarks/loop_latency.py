@@ -99,19 +99,19 @@ def run_once(mode: str, clip: Path, seconds: float, paint: bool = False) -> dict
     started = wall_s()
     stats = runtime.run(max_wall_s=seconds)
     elapsed = wall_s() - started
-    stage_sum = sum(stats["stages_ms"][name]["p50"] for name in STAGE_NAMES)
+    stage_sum = sum(stats.stages_ms[name].p50 for name in STAGE_NAMES)
     return {
-        "latency_p50_ms": stats["latency_ms"]["p50"],
-        "latency_p95_ms": stats["latency_ms"]["p95"],
-        "render_fps": stats["render_fps"],
-        "perceived_fps": stats["frames"] / elapsed,
+        "latency_p50_ms": stats.latency_ms.p50,
+        "latency_p95_ms": stats.latency_ms.p95,
+        "render_fps": stats.render_fps,
+        "perceived_fps": stats.frames / elapsed,
         "stage_sum_p50_ms": round(stage_sum, 3),
-        "latency_over_stage_sum": round(stats["latency_ms"]["p50"] / stage_sum, 3),
-        "stages_p50_ms": {name: stats["stages_ms"][name]["p50"] for name in STAGE_NAMES},
-        "dropped_frames": stats["dropped_frames"],
-        "paintings_per_s": stats.get("painting", {}).get("paintings", 0) / elapsed,
-        "painting_size": stats.get("painting", {}).get("size", 0),
-        "paint_p50_ms": stats["stages_ms"]["paint"]["p50"],
+        "latency_over_stage_sum": round(stats.latency_ms.p50 / stage_sum, 3),
+        "stages_p50_ms": {name: stats.stages_ms[name].p50 for name in STAGE_NAMES},
+        "dropped_frames": stats.dropped_frames,
+        "paintings_per_s": (stats.painting.paintings if stats.painting is not None else 0) / elapsed,
+        "painting_size": stats.painting.size if stats.painting is not None else 0,
+        "paint_p50_ms": stats.stages_ms["paint"].p50,
     }
 
 

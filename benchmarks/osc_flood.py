@@ -43,8 +43,8 @@ def replay(flood: bool) -> dict:
     stats = run(RunOptions(source=str(CLIP), headless=True, osc_in=f"127.0.0.1:{port}"))
     if sender:
         sender.join()
-    return {"render_fps": stats["render_fps"], "malformed": stats["errors"]["osc_malformed"],
-            "rate_limited": stats["errors"]["osc_rate_limited"]}
+    return {"render_fps": stats.render_fps, "malformed": stats.errors["osc_malformed"],
+            "rate_limited": stats.errors["osc_rate_limited"]}
 
 
 def main() -> None:

@@ -147,9 +147,9 @@ def run_once(flood: str | None, seconds: float, heard: bool = True) -> dict:
     finally:
         told = json.loads(sender.communicate(timeout=60)[0]) if sender is not None else {}
         bridge.close()
-    errors = stats["errors"]
-    return {"render_fps": stats["render_fps"], "latency_p95_ms": stats["latency_ms"]["p95"],
-            "stages_p50_ms": {name: row["p50"] for name, row in stats["stages_ms"].items()},
+    errors = stats.errors
+    return {"render_fps": stats.render_fps, "latency_p95_ms": stats.latency_ms.p95,
+            "stages_p50_ms": {name: row.p50 for name, row in stats.stages_ms.items()},
             "sent": told.get("sent", 0), "sender_cpu_s": told.get("cpu_s", 0.0), "loop_cpu_s": round(cpu, 3),
             "receiver_cpu_s": round(watch.receiver_cpu_s, 3),
             "osc": {key: value for key, value in bridge.counters().items() if value},

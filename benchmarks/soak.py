@@ -72,7 +72,7 @@ def main() -> None:
     stages.listeners.insert(0, sampler)
     stages.listeners.insert(0, OscBridge(config.osc, runtime.inbox))
     stats = runtime.run(max_frames=args.frames)
-    sampler.memory.append((stats["rendered_frames"], resident_mb()))
+    sampler.memory.append((stats.rendered_frames, resident_mb()))
 
     after_warmup = next(mb for frames, mb in sampler.memory if frames >= args.warmup)
     end = sampler.memory[-1][1]
@@ -80,7 +80,7 @@ def main() -> None:
     first = latency[args.warmup:args.warmup + 1000]
     last = latency[-1000:]
     results = {
-        "frames": stats["rendered_frames"],
+        "frames": stats.rendered_frames,
         "clip": CLIP.name,
         "resident_mb_after_warmup": round(after_warmup, 1),
         "resident_mb_at_end": round(end, 1),
@@ -88,8 +88,8 @@ def main() -> None:
         "latency_p95_first_1000_ms": round(float(np.percentile(first, 95)), 2),
         "latency_p95_last_1000_ms": round(float(np.percentile(last, 95)), 2),
         "latency_p95_last_over_first": round(float(np.percentile(last, 95) / np.percentile(first, 95)), 3),
-        "render_fps": stats["render_fps"],
-        "errors": stats["errors"],
+        "render_fps": stats.render_fps,
+        "errors": stats.errors,
         "memory_samples": sampler.memory,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -69,8 +69,8 @@ def run_once(clip: Path, seconds: float, clients: int) -> dict:
     return {
         "frame_p50_ms": round(frame_ms[len(frame_ms) // 2], 3),
         "frame_p95_ms": round(frame_ms[int(0.95 * (len(frame_ms) - 1))], 3),
-        "render_fps": stats["render_fps"],
-        "latency_p95_ms": stats["latency_ms"]["p95"],
+        "render_fps": stats.render_fps,
+        "latency_p95_ms": stats.latency_ms.p95,
         "requests_per_s": round(requests / seconds, 1),
     }
 

@@ -7,6 +7,7 @@ file is written by ``write_stats`` whichever way the run ends.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -20,6 +21,7 @@ from models import MODEL_FILE_SUFFIXES, known_models, resolve_model_file
 
 if TYPE_CHECKING:
     from installation.app import RunOptions
+    from installation.run_stats import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +104,16 @@ def check_model_exists(name: str) -> None:
         raise ModelError(f"--model {name}: file not found: {path}")
 
 
-def write_stats(path: Path | None, stats: dict, ended_by: BaseException | None = None) -> None:
-    """Write the run's statistics as JSON to ``path`` (None: nowhere). ``ended_by``: the error the
-    run ended with, noted in them; then a failure to write is logged, not raised, so the run's own
-    error is the one reported. Raises InstallationError when the file cannot be written."""
+def write_stats(path: Path | None, stats: RunStats, ended_by: BaseException | None = None) -> None:
+    """Write the run's statistics as JSON (``RunStats.to_json``) to ``path`` (None: nowhere). ``ended_by``:
+    the error the run ended with, noted in them; then a failure to write is logged, not raised, so the
+    run's own error is the one reported. Raises InstallationError when the file cannot be written."""
     if path is None:
         return
     if ended_by is not None:
-        stats = dict(stats, ended_by=f"{type(ended_by).__name__}: {ended_by}")
+        stats = dataclasses.replace(stats, ended_by=f"{type(ended_by).__name__}: {ended_by}")
     try:
-        path.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(stats.to_json(), indent=2) + "\n", encoding="utf-8")
     except OSError as error:
         message = f"cannot write the statistics to {path}: {error.strerror or error}"
         if ended_by is None:

@@ -32,6 +32,7 @@ from installation.display import HeadlessDisplay, open_sink
 from installation.errors import SourceError
 from installation.file_sources import VideoFileSource
 from installation.preflight import check_out, check_output_file, write_stats
+from installation.run_stats import ReplayCheck, RunStats
 from installation.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ class Progress:
         pass
 
 
-def replay_session(options: ReplayOptions) -> dict:
+def replay_session(options: ReplayOptions) -> RunStats:
     """Replay a session headless; returns the run's stats (and writes them to ``options.stats``,
     also when the replay fails). Raises InstallationError on a bad session or output path."""
     from installation.app import build_stages  # app imports this module's callers; keep it lazy
@@ -271,7 +272,7 @@ def replay_session(options: ReplayOptions) -> dict:
         write_stats(options.stats, runtime.summary(), ended_by=error)
         raise
     if follower is not None:
-        stats["replay"] = {"live_decisions": follower.present, "divergences": follower.divergences}
+        stats = dataclasses.replace(stats, replay=ReplayCheck(follower.present, follower.divergences))
     write_stats(options.stats, stats)
     return stats
 

@@ -1,5 +1,5 @@
 """What the loop tells the outside about itself: the /status snapshot, the run's mode, the
-``--stats`` summary and the overlay's HUD. Read-only views of the stages; nothing here steers."""
+``--stats`` summary (``RunStats``) and the overlay's HUD. Read-only views of the stages; nothing here steers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from installation.overlay import Hud
 from installation.report import RuntimeStatus
+from installation.run_stats import AdaptiveResolution, PaintingStats, RunStats
 from installation.telemetry import STAGES
 
 if TYPE_CHECKING:
@@ -54,38 +55,46 @@ def dropped_frames(runtime: Runtime) -> int:
     return int(getattr(runtime.stages.source, "dropped", 0)) + int(runtime.stages.perception.dropped)
 
 
-def summary(runtime: Runtime) -> dict:
-    """The run's statistics as a JSON-ready dict (the ``--stats`` file)."""
-    stages = runtime.stages
-    source, perception = stages.source, stages.perception
-    stats = runtime.telemetry.summary(dropped_frames(runtime))
-    errors = stats["errors"]
-    errors.setdefault("perception", perception.errors)
-    errors["perception_restarts"] = perception.restarts
-    errors.update(perception_counters(runtime))
-    if stages.gestures is not None:
-        errors["gestures"] = stages.gestures.errors
+def summary(runtime: Runtime) -> RunStats:
+    """The run's statistics (``RunStats.to_json``: the ``--stats`` file)."""
+    stages, telemetry = runtime.stages, runtime.telemetry
     hosts = stages.scenes.generators.hosts()
-    errors.setdefault("generator_nan_frames", sum(host.nan_frames for host in hosts))
-    stats["reused_frames"] = sum(host.reused_frames for host in hosts)
-    if stages.quality is not None:
-        stats["adaptive_resolution"] = {"final": stages.quality.resolution, "changes": stages.quality.changes}
     reasons = [host.fallback_reason for host in hosts if host.fallback_reason is not None]
-    errors["generator_fallback"] = len(reasons)  # every model's generator, not only the configured one
-    stats["generator_fallback_reason"] = "; ".join(reasons) if reasons else None
-    errors.setdefault("skipped_images", int(getattr(source, "skipped", 0)))  # image folders skip unreadable files
-    if stages.recorder is not None:
-        errors["recording_failures"] = stages.recorder.failures
-    if stages.painter is not None:
-        painter = stages.painter
-        stats["painting"] = {"paintings": painter.paintings, "style": painter.style, "size": painter.size}
-        errors["painting"] = painter.errors
-    stats["schedule"] = "lockstep" if runtime.lockstep else "live"
-    stats["source"] = source.description
+    quality, painter = stages.quality, stages.painter
     video_out = getattr(stages.display, "stats", None)  # video out: per target sent, dropped, errors
-    if video_out is not None:
-        stats["video_out"] = video_out()
-    return stats
+    return RunStats(
+        frames=telemetry.frames, rendered_frames=telemetry.rendered_frames, frames_with_pose=telemetry.frames_with_pose,
+        frames_with_hands=telemetry.frames_with_hands, dropped_frames=dropped_frames(runtime),
+        errors=errors(runtime, fallbacks=len(reasons)), render_fps=round(telemetry.render_fps, 3),
+        latency_ms=telemetry.latency(), stages_ms=telemetry.stage_times(), digests=telemetry.digests(),
+        reused_frames=sum(host.reused_frames for host in hosts),
+        adaptive_resolution=AdaptiveResolution(quality.resolution, quality.changes) if quality is not None else None,
+        generator_fallback_reason="; ".join(reasons) if reasons else None,
+        painting=PaintingStats(painter.paintings, painter.style, painter.size) if painter is not None else None,
+        schedule="lockstep" if runtime.lockstep else "live", source=stages.source.description,
+        video_out=video_out() if video_out is not None else None,
+    )
+
+
+def errors(runtime: Runtime, fallbacks: int) -> dict[str, int]:
+    """The telemetry's error counts (sorted), then the stages' own, in the order the file has always
+    listed them. ``fallbacks``: the generators on a stand-in, every model's, not only the configured one."""
+    stages = runtime.stages
+    perception = stages.perception
+    counts = dict(sorted(runtime.telemetry.errors.items()))
+    counts.setdefault("perception", perception.errors)
+    counts["perception_restarts"] = perception.restarts
+    counts.update(perception_counters(runtime))
+    if stages.gestures is not None:
+        counts["gestures"] = stages.gestures.errors
+    counts.setdefault("generator_nan_frames", sum(host.nan_frames for host in stages.scenes.generators.hosts()))
+    counts["generator_fallback"] = fallbacks
+    counts.setdefault("skipped_images", int(getattr(stages.source, "skipped", 0)))  # image folders skip unreadable files
+    if stages.recorder is not None:
+        counts["recording_failures"] = stages.recorder.failures
+    if stages.painter is not None:
+        counts["painting"] = stages.painter.errors
+    return counts
 
 
 def hud(runtime: Runtime) -> Hud:

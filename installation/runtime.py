@@ -39,6 +39,7 @@ from installation.load_scheduler import schedule_frame
 from installation.painting import STYLE_POSITION
 from installation.recovery import repair_latent
 from installation.report import FrameReport, RuntimeStatus
+from installation.run_stats import RunStats
 from installation.scene_kit.geometry import matte
 from installation.show import ShowControl, ShowState
 from installation.stages import Stages
@@ -92,7 +93,7 @@ class Runtime:
     def asleep(self) -> bool:
         return self.director.asleep
 
-    def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> dict:
+    def run(self, max_frames: int | None = None, max_wall_s: float | None = None) -> RunStats:
         """Render until the media ends, the user quits, ``max_frames`` frames are shown or
         ``max_wall_s`` seconds have passed; returns the stats."""
         self.stages.scenes.generators.warm_up()  # the first shown frame is never a slow or black one
@@ -361,8 +362,8 @@ class Runtime:
         """"asleep", "attract", "fallback" or "running" (see ``run_summary.mode``)."""
         return run_summary.mode(self)
 
-    def summary(self) -> dict:
-        """The run's statistics (the ``--stats`` file)."""
+    def summary(self) -> RunStats:
+        """The run's statistics so far (the ``--stats`` file: ``RunStats.to_json``)."""
         return run_summary.summary(self)
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Telemetry: per-stage times, end-to-end latency, frame rate, counters, and the run's stats.
+"""Telemetry: per-stage times, end-to-end latency, frame rate, counters, and digests for the run's stats.
 
 Every sample window is bounded (the newest ``WINDOW`` samples), so weeks of uptime never grow
 memory. The stats also carry digests of what the run produced (landmarks, latents, output frames),
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from installation.clock import Clock
 from installation.contracts import Observation
+from installation.run_stats import Digests, Percentiles
 
 WINDOW = 20_000
 RECENT_S = 10.0  # the window of the frame rate shown live (status line, overlay, /status)
@@ -85,36 +85,16 @@ class Telemetry:
             return 0.0
         return float((len(walls) - 1) / (walls[-1] - walls[0]))
 
-    def summary(self, dropped_frames: int) -> dict:
-        """The run's statistics as a JSON-ready dict (the ``--stats`` file)."""
-        return {
-            "frames": self.frames,
-            "rendered_frames": self.rendered_frames,
-            "frames_with_pose": self.frames_with_pose,
-            "frames_with_hands": self.frames_with_hands,
-            "dropped_frames": dropped_frames,
-            "errors": dict(sorted(self.errors.items())),
-            "render_fps": round(self.render_fps, 3),
-            "latency_ms": percentiles(self._latency_ms),
-            "stages_ms": {name: percentiles(self._stage_ms.get(name, ())) for name in STAGES},
-            "digests": {
-                "landmarks_sha256": self._landmarks.hexdigest(),
-                "latents_sha256": self._latents.hexdigest(),
-                "frames_sha256": self._outputs.hexdigest(),
-            },
-        }
+    def latency(self) -> Percentiles:
+        """End-to-end latency over the window (``RunStats.latency_ms``)."""
+        return Percentiles.of(self._latency_ms)
 
+    def stage_times(self) -> dict[str, Percentiles]:
+        """Every stage's time over the window, in the frame's order, zeros for one never timed."""
+        return {name: Percentiles.of(self._stage_ms.get(name, ())) for name in STAGES}
 
-def percentiles(samples: Sequence[float]) -> dict[str, float]:
-    """p50 and p95 of a sequence of milliseconds (zeros when empty)."""
-    if len(samples) == 0:
-        return {"p50": 0.0, "p95": 0.0, "count": 0}
-    values = np.asarray(samples, np.float64)
-    return {
-        "p50": round(float(np.percentile(values, 50)), 3),
-        "p95": round(float(np.percentile(values, 95)), 3),
-        "count": int(values.size),
-    }
+    def digests(self) -> Digests:
+        return Digests(self._landmarks.hexdigest(), self._latents.hexdigest(), self._outputs.hexdigest())
 
 
 class StageTimer:

@@ -57,7 +57,7 @@ def test_crowd_counters_reach_stats_status_and_health_file(overlapping_clip, tmp
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
     stats = runtime.run(max_frames=FRAMES)  # closes the stages at the end; the counters stay readable
     status = runtime.status()
-    counted = {name: stats["errors"][name] for name in CROWD_COUNTERS}
+    counted = {name: stats.errors[name] for name in CROWD_COUNTERS}
     # the dancer behind reaches into the front one's hand crop; the tracker refuses their ids'
     # swapping every frame (ghosts and shadowed followers come and go with the clip's compression)
     assert counted["hands_dropped"] > 0 and counted["id_moves_refused"] > 0, counted
@@ -75,5 +75,5 @@ def test_single_visitor_counters_are_in_the_stats(media, tmp_path):
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
     stats = runtime.run(max_frames=6)
     # one signer alone: nothing to drop, and the keys are there for monitoring to read as zeros
-    assert stats["errors"]["hands_dropped"] == 0 and stats["errors"]["pose_jumps"] == 0
+    assert stats.errors["hands_dropped"] == 0 and stats.errors["pose_jumps"] == 0
     assert runtime.status().errors["pose_jumps"] == 0

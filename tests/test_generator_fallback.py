@@ -213,8 +213,8 @@ def test_an_imported_generator_runs_the_live_loop_headless_on_a_real_clip(
     messages = [r.getMessage() for r in caplog.records]
     assert any(f"imported {fmt} generator {model}" in m for m in messages)
     assert not any(FALLBACK_LINE in m for m in messages)
-    assert stats["rendered_frames"] == 10 and stats["errors"]["generator_nan_frames"] == 0
-    assert stats["config"]["generator"]["model"] == str(model)
+    assert stats.rendered_frames == 10 and stats.errors["generator_nan_frames"] == 0
+    assert stats.config.generator.model == str(model)
     assert len(list(out.glob("*.png"))) == 10
 
 

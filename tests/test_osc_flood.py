@@ -52,8 +52,8 @@ def test_replay_completes_under_a_flood_and_counts_every_datagram(tmp_path, medi
     stats = run(RunOptions(config_path=config, source=str(clip), headless=True, osc_in=f"127.0.0.1:{port}",
                            size=(64, 36)))
     flooder.join()
-    assert stats["frames"] == stats["rendered_frames"] == 109  # the replay completed, every frame
-    errors = stats["errors"]
+    assert stats.frames == stats.rendered_frames == 109  # the replay completed, every frame
+    errors = stats.errors
     assert sent == {"garbage": 10000, "unknown": 10000, "valid": 10000}
     assert errors["osc_malformed"] == sent["garbage"]
     assert errors["osc_unknown_address"] == sent["unknown"]

@@ -26,7 +26,9 @@ from installation.preflight import (
     write_stats,
 )
 from installation.replay import ReplayOptions, replay_session
+from installation.run_stats import Percentiles, RunStats
 from installation.show_plan import scene_library
+from installation.telemetry import Telemetry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # a folder nobody may create files in, root included (permissions do not stop root)
@@ -109,18 +111,28 @@ def test_an_explicit_model_must_exist(tmp_path):
 
 
 # the statistics, whichever way the run ends
+def early_stats(rendered_frames: int = 0) -> RunStats:
+    """The statistics of a run that broke early: nothing timed yet."""
+    return RunStats(frames=rendered_frames, rendered_frames=rendered_frames, frames_with_pose=0, frames_with_hands=0,
+                    dropped_frames=0, errors={}, render_fps=0.0, latency_ms=Percentiles.of(()), stages_ms={},
+                    digests=Telemetry().digests(), reused_frames=0, schedule="lockstep", source="test")
+
+
 def test_stats_note_the_error_the_run_ended_with(tmp_path):
     path = tmp_path / "stats.json"
-    write_stats(path, {"rendered_frames": 3}, ended_by=RuntimeError("the generator broke"))
-    assert json.loads(path.read_text()) == {"rendered_frames": 3, "ended_by": "RuntimeError: the generator broke"}
+    stats = early_stats(rendered_frames=3)
+    write_stats(path, stats, ended_by=RuntimeError("the generator broke"))
+    saved = json.loads(path.read_text())
+    assert saved == {**stats.to_json(), "ended_by": "RuntimeError: the generator broke"}
+    assert saved["rendered_frames"] == 3 and list(saved)[-1] == "ended_by"
 
 
 def test_a_stats_file_that_cannot_be_written_does_not_hide_the_runs_own_error(tmp_path, caplog):
     path = tmp_path / "gone" / "stats.json"
-    write_stats(path, {}, ended_by=RuntimeError("first"))  # logged, not raised
+    write_stats(path, early_stats(), ended_by=RuntimeError("first"))  # logged, not raised
     assert "cannot write the statistics" in caplog.text
     with pytest.raises(InstallationError, match="cannot write the statistics"):
-        write_stats(path, {})
+        write_stats(path, early_stats())
 
 
 def test_the_statistics_are_written_when_the_run_fails_mid_way(media, tmp_path, monkeypatch):

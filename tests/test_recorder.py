@@ -77,8 +77,8 @@ def test_an_unwritable_folder_stops_recording_cleanly_and_the_show_goes_on(media
     runtime, _ = recording_runtime(media, blocker / "sessions")
     runtime.inbox.put(ControlCommand("record", ("start",), "test"))
     stats = runtime.run(max_frames=10)
-    assert stats["rendered_frames"] == 10
-    assert stats["errors"]["recording_failures"] == 1
+    assert stats.rendered_frames == 10
+    assert stats.errors["recording_failures"] == 1
     assert not runtime.stages.recorder.recording
 
 
@@ -117,13 +117,13 @@ def test_a_full_disk_stops_recording_at_that_frame_and_the_open_segment_plays(me
     recorder.open_segment, recorder.free_space = disk.open_segment, disk.free_space
     recorder.start()
     stats = runtime.run(max_frames=60)
-    assert stats["rendered_frames"] == 60  # the show went on
-    assert stats["errors"]["recording_failures"] == 1 and not recorder.recording
+    assert stats.rendered_frames == 60  # the show went on
+    assert stats.errors["recording_failures"] == 1 and not recorder.recording
     (session,) = list(tmp_path.iterdir())
     segments = sorted((session / "frames").glob("segment_*.mp4"))
     assert [segment_frames(s) for s in segments] == [30, 10]  # the segment open when the disk filled plays
     assert len((session / "observations.jsonl").read_text().splitlines()) == 40  # nothing after the failing frame
-    assert replay_session(ReplayOptions(session, progress=False))["rendered_frames"] == 40
+    assert replay_session(ReplayOptions(session, progress=False)).rendered_frames == 40
 
 
 def test_a_killed_run_leaves_readable_segments_and_whole_json_lines(media, tmp_path):
@@ -156,4 +156,4 @@ def test_record_commands_without_a_recorder_are_rejected_not_fatal(media, action
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
     runtime.inbox.put(ControlCommand("record", (action,), "test"))
     stats = runtime.run(max_frames=2)
-    assert stats["errors"]["rejected_commands"] == 1
+    assert stats.errors["rejected_commands"] == 1

@@ -74,7 +74,7 @@ def test_a_camera_that_goes_silent_shows_the_attract_scene_until_it_is_back(medi
     scenes = [r.scene for r in reports.items]
     changes = [name for i, name in enumerate(scenes) if i == 0 or name != scenes[i - 1]]
     assert changes == ["body_latent", "dream_drift", "body_latent"]
-    assert stats["errors"]["source_stalls"] == 1
+    assert stats.errors["source_stalls"] == 1
     attract = [r for r in reports.items if r.scene == "dream_drift"]
     assert len(attract) > 20  # it kept rendering through the silence
     assert len({r.state.z.tobytes() for r in attract}) == len(attract)  # and kept moving
@@ -108,7 +108,7 @@ def test_hung_perception_is_restarted_while_the_scene_keeps_animating(media):
     runtime.stages.perception.close()
     runtime.stages.perception = ThreadedPerception(make, hang_timeout_s=1.0)
     stats = runtime.run(max_wall_s=7.0)
-    assert stats["errors"]["perception_restarts"] == 1 and len(made) == 2
+    assert stats.errors["perception_restarts"] == 1 and len(made) == 2
     gaps, run = [], 0  # longest stretch of rendered frames with no new observation
     for report in reports.items:
         run = run + 1 if report.observation is None else 0
@@ -117,7 +117,7 @@ def test_hung_perception_is_restarted_while_the_scene_keeps_animating(media):
     resumed_at = gaps.index(max(gaps)) + 1
     after = [r for r in reports.items[resumed_at:] if r.observation is not None]
     assert len(after) >= 5  # ... then the fresh perceiver's observations flowed again
-    assert stats["frames_with_pose"] > 30
+    assert stats.frames_with_pose > 30
 
 
 def test_failing_perception_is_counted_and_restarted(media):
@@ -143,9 +143,9 @@ def test_failing_perception_is_counted_and_restarted(media):
     runtime.stages.perception.close()
     runtime.stages.perception = ThreadedPerception(make, restart_after_errors=10)
     stats = runtime.run()
-    assert stats["rendered_frames"] == 89  # every frame of the clip was shown
-    assert stats["errors"]["perception"] == 10 and stats["errors"]["perception_restarts"] == 1
-    assert stats["frames_with_pose"] >= 70  # the fresh perceiver sees the signer again
+    assert stats.rendered_frames == 89  # every frame of the clip was shown
+    assert stats.errors["perception"] == 10 and stats.errors["perception_restarts"] == 1
+    assert stats.frames_with_pose >= 70  # the fresh perceiver sees the signer again
 
 
 def test_a_scene_that_raises_is_replaced_by_the_fallback_scene(media):
@@ -161,7 +161,7 @@ def test_a_scene_that_raises_is_replaced_by_the_fallback_scene(media):
 
     scene.update = flaky
     stats = runtime.run(max_frames=30)
-    assert stats["rendered_frames"] == 30 and stats["errors"]["scene"] == 1
+    assert stats.rendered_frames == 30 and stats.errors["scene"] == 1
     assert [r.scene for r in reports.items][:5] == ["body_latent"] * 5
     assert {r.scene for r in reports.items[5:]} == {"dream_drift"}
 
@@ -181,8 +181,8 @@ def test_a_nan_latent_never_reaches_the_generator(media):
 
     scene.update = poisoned
     stats = runtime.run(max_frames=20)
-    assert stats["errors"]["latent_repaired"] > 5
-    assert stats["errors"]["generator_nan_frames"] == 0
+    assert stats.errors["latent_repaired"] > 5
+    assert stats.errors["generator_nan_frames"] == 0
     assert all(np.isfinite(r.state.z).all() and np.abs(r.state.z).max() <= 8.0 for r in reports.items)
 
 
@@ -201,8 +201,8 @@ def test_a_full_disk_while_recording_stops_the_recording_and_the_show_goes_on(me
 
     recorder._write_frame = disk_fills
     stats = runtime.run(max_frames=30)
-    assert stats["rendered_frames"] == 30
-    assert stats["errors"]["recording_failures"] == 1 and not recorder.recording
+    assert stats.rendered_frames == 30
+    assert stats.errors["recording_failures"] == 1 and not recorder.recording
     (session,) = list(tmp_path.iterdir())
     assert len((session / "observations.jsonl").read_text().splitlines()) == 10  # whole lines, up to the failure
 
@@ -233,9 +233,9 @@ def test_a_model_producing_nan_is_replaced_by_the_cppn(media):
 
     model.forward = breaks_down
     stats = runtime.run(max_frames=20)
-    assert stats["rendered_frames"] == 20
-    assert stats["errors"]["generator_nan_frames"] == 3 and stats["errors"]["generator_fallback"] == 1
-    assert "NaN" in stats["generator_fallback_reason"]
+    assert stats.rendered_frames == 20
+    assert stats.errors["generator_nan_frames"] == 3 and stats.errors["generator_fallback"] == 1
+    assert "NaN" in stats.generator_fallback_reason
     assert runtime.stages.generator.model.__class__.__name__ == "CPPN"
 
 
@@ -245,5 +245,5 @@ def test_a_model_that_cannot_load_runs_on_the_cppn(media, tmp_path):
     config = override(override(load_config(), "osc", listen=""), "generator", model=str(broken))
     runtime, _ = make_runtime(media, config=config)
     stats = runtime.run(max_frames=5)
-    assert stats["rendered_frames"] == 5 and stats["errors"]["generator_fallback"] == 1
-    assert "broken.safetensors" in stats["generator_fallback_reason"]
+    assert stats.rendered_frames == 5 and stats.errors["generator_fallback"] == 1
+    assert "broken.safetensors" in stats.generator_fallback_reason

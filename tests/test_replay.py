@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from installation.app import RunOptions, run
+from installation.run_stats import RunStats
 
 ASL_CLIPS = sorted((Path(__file__).resolve().parents[1].parent / "shared" / "media" / "video" / "intel_asl").glob("*.mkv"))
 SMALL = (160, 90)  # output size for tests: the pipeline is the same, PNG encoding is cheaper
 
 
-def replay(source: Path, tmp_path: Path, name: str = "run", out: bool = False, **extra) -> tuple[dict, list[dict]]:
+def replay(source: Path, tmp_path: Path, name: str = "run", out: bool = False, **extra) -> tuple[RunStats, list[dict]]:
     """Replay a clip headless; returns the stats and the per-frame trace."""
     trace = tmp_path / f"{name}.jsonl"
     options = RunOptions(
@@ -28,7 +29,7 @@ def replay(source: Path, tmp_path: Path, name: str = "run", out: bool = False, *
         out=str(tmp_path / f"{name}_frames") if out else None, **extra,
     )
     stats = run(options)
-    assert json.loads((tmp_path / f"{name}.json").read_text())["frames"] == stats["frames"]
+    assert json.loads((tmp_path / f"{name}.json").read_text())["frames"] == stats.frames
     return stats, [json.loads(line) for line in trace.read_text().splitlines()]
 
 
@@ -36,11 +37,11 @@ def replay(source: Path, tmp_path: Path, name: str = "run", out: bool = False, *
 def test_every_asl_clip_finds_a_pose_in_at_least_95_percent_of_frames(clip, tmp_path, media):
     stats, trace = replay(clip, tmp_path)
     expected_frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
-    assert stats["frames"] == stats["rendered_frames"] == len(trace)
-    assert abs(stats["frames"] - expected_frames) <= 1
-    assert stats["frames_with_pose"] >= 0.95 * stats["frames"]
-    assert stats["dropped_frames"] == 0
-    assert stats["errors"]["perception"] == 0
+    assert stats.frames == stats.rendered_frames == len(trace)
+    assert abs(stats.frames - expected_frames) <= 1
+    assert stats.frames_with_pose >= 0.95 * stats.frames
+    assert stats.dropped_frames == 0
+    assert stats.errors["perception"] == 0
 
 
 def raw_wrists(clip: Path) -> list[list[np.ndarray]]:
@@ -90,7 +91,7 @@ def frame_changes(folder: Path) -> np.ndarray:
 def test_output_frames_change_while_the_person_moves(tmp_path, media):
     stats, trace = replay(media / "video" / "intel_asl" / "walk.mkv", tmp_path, out=True)
     changes = frame_changes(tmp_path / "run_frames")
-    assert len(changes) == stats["rendered_frames"] - 1
+    assert len(changes) == stats.rendered_frames - 1
     assert np.mean(changes > 0.05) > 0.9  # nearly every frame differs from the one before
     energy = np.array([record["features"]["motion_energy"] for record in trace])
     assert energy.max() > 0.2  # the signer does move
@@ -100,8 +101,8 @@ def test_output_frames_change_while_the_person_moves(tmp_path, media):
 
 def test_nobody_in_the_tree_clip_and_the_piece_keeps_animating(tmp_path, media):
     stats, trace = replay(media / "video" / "opencv_tree_nobody.avi", tmp_path, out=True)
-    assert stats["frames"] == 68
-    assert stats["frames_with_pose"] == 0  # no person, in any frame
+    assert stats.frames == 68
+    assert stats.frames_with_pose == 0  # no person, in any frame
     # A real hand reaches into the picture over the last ten frames (from frame 59); before
     # that the scene is empty and every feature rests.
     hand_frames = [record["frame"] for record in trace if record["hands"]]
@@ -118,17 +119,17 @@ def test_two_replays_are_identical(tmp_path, media):
     assert trace_a == trace_b  # landmarks, features and latents
     frames_a = sorted((tmp_path / "a_frames").glob("*.png"))
     frames_b = sorted((tmp_path / "b_frames").glob("*.png"))
-    assert len(frames_a) == len(frames_b) == first["rendered_frames"]
+    assert len(frames_a) == len(frames_b) == first.rendered_frames
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(frames_a, frames_b))
     for key in ("frames", "rendered_frames", "frames_with_pose", "frames_with_hands", "dropped_frames", "errors", "digests"):
-        assert first[key] == second[key], key
+        assert getattr(first, key) == getattr(second, key), key
 
 
 def test_threaded_replay_gives_the_same_result_as_inline(tmp_path, media):
     clip = media / "video" / "intel_asl" / "thanks.mkv"
     inline, _ = replay(clip, tmp_path, name="inline", schedule="inline")
     threaded, _ = replay(clip, tmp_path, name="threaded", schedule="threaded")
-    assert inline["digests"] == threaded["digests"]
+    assert inline.digests == threaded.digests
 
 
 def test_stats_file_has_the_documented_fields(tmp_path, media):
@@ -155,5 +156,5 @@ def test_mp4_output(tmp_path, media):
 
 def test_image_folder_replay(tmp_path, media):
     stats, _ = replay(media / "images" / "pose", tmp_path)
-    assert stats["frames"] == 6
-    assert stats["frames_with_pose"] >= 5
+    assert stats.frames == 6
+    assert stats.frames_with_pose >= 5

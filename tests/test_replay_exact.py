@@ -13,6 +13,7 @@ from installation.display import HeadlessDisplay, NullSink
 from installation.file_sources import VideoFileSource
 from installation.quality import AdaptiveQuality
 from installation.replay import ReplayOptions, read_lines, replay_session
+from installation.run_stats import ReplayCheck
 from installation.runtime import Runtime
 from tests.helpers.shown import shown_frames
 
@@ -61,6 +62,6 @@ def test_a_session_where_adaptive_quality_acted_replays_bit_for_bit(media, tmp_p
 
     digests.clear()
     stats = replay_session(ReplayOptions(session, progress=False))
-    assert stats["replay"] == {"live_decisions": True, "divergences": 0}
+    assert stats.replay == ReplayCheck(live_decisions=True, divergences=0)
     assert len(digests) == len(live) == 60
     assert digests == live  # every frame, bit for bit, at the sizes the live run chose

@@ -24,6 +24,7 @@ from installation.display import HeadlessDisplay, NullSink
 from installation.file_sources import VideoFileSource
 from installation.osc import OscBridge
 from installation.replay import ReplayOptions, read_lines, replay_session
+from installation.run_stats import ReplayCheck
 from installation.runtime import Runtime
 from tests.helpers.killed_run import killed_recording
 from tests.helpers.shown import shown_frames
@@ -83,8 +84,8 @@ def test_a_complete_session_replays_to_the_same_frames_and_osc_output(media, tmp
     live_bundles = live_listener.bundles()
     replayed = replay_session(ReplayOptions(session, osc_out=(replay_listener.target,), progress=False))
     replay_bundles = replay_listener.bundles()
-    assert replayed["rendered_frames"] == live["rendered_frames"] == 73
-    assert replayed["digests"] == live["digests"]  # landmarks, latents and frames, bit for bit
+    assert replayed.rendered_frames == live.rendered_frames == 73
+    assert replayed.digests == live.digests  # landmarks, latents and frames, bit for bit
     assert len(replay_bundles) == len(live_bundles) == 73
     assert replay_bundles == live_bundles  # the same OSC output, message for message
     scenes = [next(m[1] for m in bundle if m[0] == "/scene") for bundle in replay_bundles]
@@ -95,15 +96,15 @@ def test_a_killed_session_replays_what_was_written(media, tmp_path):
     session = killed_recording(media / "video" / "intel_asl" / "book.mkv", tmp_path)
     written = read_lines(session / "observations.jsonl")
     stats = replay_session(ReplayOptions(session, progress=False))
-    assert stats["rendered_frames"] == len(written) > 10
-    assert stats["frames_with_pose"] > 0.9 * stats["frames"]
+    assert stats.rendered_frames == len(written) > 10
+    assert stats.frames_with_pose > 0.9 * stats.frames
 
 
 def test_replay_with_perception_reruns_mediapipe_on_the_recorded_frames(media, tmp_path):
     live, session = live_run_with_recording(media, tmp_path, Listener())
     out = tmp_path / "export.mp4"
     stats = replay_session(ReplayOptions(session, with_perception=True, out=str(out), size=(160, 90), progress=False))
-    assert stats["frames"] == 73 and stats["frames_with_pose"] >= 70
+    assert stats.frames == 73 and stats.frames_with_pose >= 70
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 73
     assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
@@ -117,9 +118,9 @@ def test_with_perception_skips_the_torn_segment_of_a_crashed_session(media, tmp_
     segments[-1].write_bytes(torn[:len(torn) // 2])  # killed while writing it: no index at its end yet
     with caplog.at_level(logging.WARNING, logger="installation.replay"):
         perceived = replay_session(ReplayOptions(session, with_perception=True, progress=False))
-    assert perceived["frames"] == intact == 60 and perceived["frames_with_pose"] >= 57
+    assert perceived.frames == intact == 60 and perceived.frames_with_pose >= 57
     assert f"{segments[-1].name} cannot be read (the run was cut short while writing it): skipped" in caplog.text
-    assert replay_session(ReplayOptions(session, progress=False))["rendered_frames"] == 73  # every record still
+    assert replay_session(ReplayOptions(session, progress=False)).rendered_frames == 73  # every record still
 
 
 def test_replay_command_line_exports_with_a_progress_bar(media, tmp_path):
@@ -194,7 +195,7 @@ def test_a_live_session_with_adaptive_quality_and_a_painter_thread_replays_bit_f
 
     digests.clear()
     stats = replay_session(ReplayOptions(session, progress=False))
-    assert stats["replay"] == {"live_decisions": True, "divergences": 0}
+    assert stats.replay == ReplayCheck(live_decisions=True, divergences=0)
     assert len(digests) == len(live) == 70
     assert digests == live  # every frame, bit for bit
 

@@ -57,7 +57,7 @@ def test_listeners_get_one_report_per_frame_in_order_and_are_closed(media):
     stats = runtime.run(max_frames=10)
     assert [r.frame_index for r in recorder.reports] == list(range(10))
     assert all(r.observation is not None and r.observation.has_pose for r in recorder.reports)
-    assert recorder.closed and stats["rendered_frames"] == 10
+    assert recorder.closed and stats.rendered_frames == 10
 
 
 def test_blackout_and_freeze_apply_at_the_next_frame_boundary(media):
@@ -85,11 +85,11 @@ def test_unknown_commands_are_counted_not_fatal(media):
     runtime, _, _ = runtime_on(media)
     runtime.inbox.put(ControlCommand("explode", origin="test"))
     stats = runtime.run(max_frames=2)
-    assert stats["errors"]["unknown_commands"] == 1
+    assert stats.errors["unknown_commands"] == 1
 
 
 def test_quit_command_stops_the_loop(media):
     runtime, _, _ = runtime_on(media)
     runtime.inbox.put(ControlCommand("quit", origin="test"))
     stats = runtime.run(max_frames=50)
-    assert stats["rendered_frames"] == 0
+    assert stats.rendered_frames == 0

@@ -404,7 +404,7 @@ def test_a_whole_artwork_fills_a_wide_screen_on_a_matte_not_cropped(media, tmp_p
     of its own border colour, rather than losing its top and bottom to the "cover" crop."""
     stats = run(RunOptions(source=str(MEDIA / "video" / "tfjs_pose_1_dance.mp4"), headless=True, frames=3,
                            scene="themes", out=str(tmp_path), size=(192, 108)))
-    assert stats["frames"] == 3
+    assert stats.frames == 3
     shown = cv2.imread(str(sorted(tmp_path.glob("*.png"))[-1]))
     assert shown.shape == (108, 192, 3)
     sides = np.concatenate([shown[:, :30], shown[:, -30:]], axis=1).reshape(-1, 3).astype(int)
@@ -424,6 +424,6 @@ def test_a_scene_runs_headless_end_to_end_on_a_real_clip(media, tmp_path, one_to
     clip = RESPONSE_CASES[name][0]
     stats = run(RunOptions(source=str(MEDIA / "video" / clip), headless=True, frames=12, scene=name,
                            out=str(tmp_path), size=(128, 128)))
-    assert stats["frames"] == 12 and stats["rendered_frames"] == 12
-    assert stats["errors"].get("scene", 0) == 0
+    assert stats.frames == 12 and stats.rendered_frames == 12
+    assert stats.errors.get("scene", 0) == 0
     assert len(list(tmp_path.glob("*.png"))) == 12

@@ -140,7 +140,7 @@ def test_realtime_playback_starts_at_the_loops_first_read_not_while_models_load(
     monkeypatch.setattr(GeneratorPool, "warm_up", warm_up_watched)
     stats = run(RunOptions(source=str(media / "video" / "intel_asl" / "yes.mkv"), headless=True, realtime=True,
                            frames=3))
-    assert stats["rendered_frames"] == 3
+    assert stats.rendered_frames == 3
     assert len(playbacks) == 1 and playing_at_warm_up == [False] and playbacks[0].playing
 
 

@@ -21,8 +21,7 @@ def test_the_live_frame_rate_shows_a_slowdown_that_the_runs_average_hides():
     assert telemetry.recent_fps == pytest.approx(30, rel=1e-3)
     render_at(telemetry, 600 + np.arange(1, 31) * 0.5)  # then 15 s at 2 fps
     assert telemetry.recent_fps == pytest.approx(2, rel=1e-3)
-    assert telemetry.render_fps > 28  # the average since start barely moved
-    assert telemetry.summary(0)["render_fps"] == round(telemetry.render_fps, 3)
+    assert telemetry.render_fps > 28  # the average since start barely moved (the --stats file's render_fps)
 
 
 def test_the_live_window_forgets_frames_older_than_its_span():

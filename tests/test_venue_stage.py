@@ -64,7 +64,7 @@ def test_a_visitor_outside_every_interaction_zone_is_ignored(media, tmp_path):
     venue = tmp_path / "left_only.toml"
     save_venue(Venue(zones=(Zone("stage", LEFT),)), venue)
     reports, stats = replay(media / "video" / "intel_asl" / "again.mkv", venue, frames=40)
-    assert stats["frames_with_pose"] == 0, "the signer stands in the middle, outside the zone"
+    assert stats.frames_with_pose == 0, "the signer stands in the middle, outside the zone"
     assert max(r.features.presence for r in reports) == 0.0
     assert not any(r.zone_events for r in reports)
     plain, _ = replay(media / "video" / "intel_asl" / "again.mkv", frames=40)
@@ -202,7 +202,7 @@ def test_an_undistorted_camera_feeds_the_loop(media, tmp_path):
     stages.listeners.insert(0, Frames())
     stats = Runtime(stages, FixedStepClock(), lockstep=True).run(max_frames=5)
     raw = VideoFileSource(clip, mirror=True).read().image_bgr
-    assert stats["frames_with_pose"] == 5
+    assert stats.frames_with_pose == 5
     assert frames[0].shape == raw.shape and np.abs(frames[0].astype(int) - raw).mean() > 1.0
 
 
