@@ -47,18 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler", nargs="+", default=[None], choices=[None, "ddim", "dpm2m"],
                         help="diffusion samplers to score (default: each checkpoint's own)")
     parser.add_argument("--data", nargs="+", default=[str(s) for s in DEFAULT_SETS])
+    parser.add_argument("--limit-per-theme", type=int, default=None, metavar="N",
+                        help="only the first N images of each theme (quick runs and tests; the held-out split "
+                             "then differs from the one the models were trained with)")
     parser.add_argument("--samples", type=int, default=256, help="GAN samples and real images for diversity")
     parser.add_argument("--quality-samples", type=int, default=1000, help="samples per quality row")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grids", type=Path, default=None,
                         help="also write README sample grids and each model's closest-pairs grid here")
+    parser.add_argument("--closest-grids", type=Path, default=None, metavar="DIR",
+                        help="write only each model's closest-pairs grid here (the memorisation check, without "
+                             "re-rendering the README's sample grids); --grids writes them too")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.manual_seed(args.seed)
     vae, vae_meta = load_checkpoint(args.vae)
     gans = [load_checkpoint(path)[0] for path in args.gan if path.is_file()]
-    data = load_dataset(args.data, vae_meta.resolution)
+    data = load_dataset(args.data, vae_meta.resolution, args.limit_per_theme)
     figures: dict[str, object] = {"vae_psnr": vae_psnr_by_set(vae, data)}
     if gans:
         figures["gan_diversity"] = gan_diversity(gans[0], vae, data, args.samples, args.seed)
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                if args.grids else [])
     candidates = [(f"VAE {args.vae.name}", vae)] + [(f"GAN {p.name}", g) for p, g in zip(args.gan, gans)]
     candidates += diffusion_candidates(args.diffusion, args.steps, args.guidance, args.sampler)
-    rows = quality_rows(candidates, data, args.quality_samples, args.seed, args.grids, written)
+    rows = quality_rows(candidates, data, args.quality_samples, args.seed, args.closest_grids or args.grids, written)
     figures["quality"] = [dataclasses.asdict(row) for row in rows]
     sys.stdout.write(report(figures, args.vae.name, args.gan[0].name if gans else "-", args.samples, written))
     if args.json is not None:

@@ -15,6 +15,17 @@ ART = PROJECT_ROOT.parent / "shared" / "art"
 sys.path.insert(0, str(PROJECT_ROOT))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One worker per core (pyproject.toml: -n auto): each worker's torch, OpenCV and onnxruntime
+    # on one thread, or two workers' thread pools would fight over the same cores. Set before
+    # anything imports torch; the subprocesses a test starts inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per core this process may run on, at most four (each worker holds
+    its own MediaPipe graphs and models; past four the suite is bound by its longest tests)."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +55,14 @@ def art():
     if not all(s.is_file() for s in sets):
         pytest.skip(f"art data sets not found in {ART}")
     return load_dataset(sets, resolution=32, limit_per_theme=32)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """With several workers (pytest-xdist, ``--dist loadgroup``), the tests of a module that share a
+    module- or session-scoped fixture of its own (a trained model, clips run through MediaPipe)
+    go to one worker, so that fixture is made once rather than once on each worker."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else ()
+        if any(defs[-1].scope in ("module", "session") and defs[-1].baseid.endswith(".py") for defs in definitions):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -1,6 +1,6 @@
-"""The house tooling passes on the whole tree: ruff's lint rules and mypy, strict on the
-contracts and the stage interfaces (all configured in pyproject.toml). Run from the README's test
-command, so CI checks them with everything else."""
+"""The house lint passes on the whole tree: ruff's rules (configured in pyproject.toml), from the
+README's test command. mypy, strict on the contracts and the stage interfaces, takes half a minute
+on this machine, so `.ci/run` runs it beside the test command rather than inside it."""
 
 from __future__ import annotations
 
@@ -25,8 +25,3 @@ def test_ruff_lint_passes() -> None:
     result = tool("ruff", "check", ".")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
-
-def test_mypy_passes_on_the_contracts_and_stage_interfaces() -> None:
-    result = tool("mypy")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "Success: no issues found in" in result.stdout
