@@ -102,12 +102,32 @@ def hanging_factory(hang_on_call: int):
     return make, made
 
 
+class ReadingCount:
+    """The hang watch's clock, counting its own readings instead of seconds: the loop reads it
+    once a frame and the worker once a perceived frame, so "busy for 45" means "about 45 loop
+    frames went by meanwhile", on a quiet machine or a loaded one alike (a real second, under
+    load, is shorter than one slow MediaPipe frame)."""
+
+    def __init__(self) -> None:
+        self._lock, self._count = threading.Lock(), 0
+
+    def wall(self) -> float:
+        with self._lock:
+            self._count += 1
+            return float(self._count)
+
+    now = wall
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+
 def test_hung_perception_is_restarted_while_the_scene_keeps_animating(media):
     runtime, reports = make_runtime(media, live=True)
     make, made = hanging_factory(hang_on_call=8)
     runtime.stages.perception.close()
-    runtime.stages.perception = ThreadedPerception(make, hang_timeout_s=1.0)
-    stats = runtime.run(max_wall_s=7.0)
+    runtime.stages.perception = ThreadedPerception(make, hang_timeout_s=45, clock=ReadingCount())
+    stats = runtime.run(max_frames=210)  # seven seconds of a 30 fps display
     assert stats.errors["perception_restarts"] == 1 and len(made) == 2
     gaps, run = [], 0  # longest stretch of rendered frames with no new observation
     for report in reports.items:
