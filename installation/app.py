@@ -271,7 +271,8 @@ def build_stages(config: Config, source: Source, display: Display, plan: ShowPla
         scene_switch_rate=config.osc.scene_switch_rate,
         links=links,
         teacher=teacher,
-        load=(LoadScheduler.from_config(config.load, config.display.target_fps, free_cores())
+        load=(LoadScheduler.from_config(config.load, config.display.target_fps, free_cores(),
+                                        len(cores.perception) if cores is not None else None)
               if config.load.enabled and not lockstep else None),
     )
 

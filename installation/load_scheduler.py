@@ -154,9 +154,12 @@ class LoadScheduler:
 
     def __init__(self, target_fps: float, cores: int = 1, paint_share: float = 0.2, perception_share: float = 0.3,
                  max_paint_every: int = 60, max_perceive_every: int = 3, paint_every: int = 1,
-                 perceive_every: int = 1) -> None:
+                 perceive_every: int = 1, perception_cores: int | None = None) -> None:
         self.frame_ms = 1000.0 / target_fps
         self.cores = max(1, cores)
+        # Perception pinned to cores of its own (installation.affinity): skipping it frees only
+        # those, never the loop's, so it is weighed against its own cores, painting against the rest.
+        self.perception_cores = perception_cores
         self.paint = _Skippable("paint", paint_share, paint_every, max_paint_every, counts_displayed_frames=True)
         self.perception = _Skippable("perception", perception_share, perceive_every, max_perceive_every,
                                      counts_displayed_frames=False)
@@ -167,9 +170,10 @@ class LoadScheduler:
         self._pressure_since = 0.0  # wall seconds since when
 
     @classmethod
-    def from_config(cls, config: LoadConfig, target_fps: float, cores: int) -> LoadScheduler:
+    def from_config(cls, config: LoadConfig, target_fps: float, cores: int,
+                    perception_cores: int | None = None) -> LoadScheduler:
         return cls(target_fps, cores, config.paint_share, config.perception_share, config.max_paint_every,
-                   config.max_perceive_every)
+                   config.max_perceive_every, perception_cores=perception_cores)
 
     @property
     def capacity_ms(self) -> float:
@@ -180,7 +184,15 @@ class LoadScheduler:
     def budgets_ms(self) -> dict[str, float]:
         """Each stage's budget per displayed frame (the generator's is ``AdaptiveQuality``'s to keep)."""
         paint, perception = (s.share * self.capacity_ms for s in (self.paint, self.perception))
+        if self.perception_cores is not None:  # its own cores, all of them; the generator has the rest of the loop's
+            perception = self.perception_cores * self.frame_ms
+            return {"perception": perception, "generate": self._loop_capacity_ms - paint, "paint": paint}
         return {"perception": perception, "generate": self.capacity_ms - paint - perception, "paint": paint}
+
+    @property
+    def _loop_capacity_ms(self) -> float:
+        """With perception on cores of its own: CPU milliseconds per frame the loop's cores give."""
+        return max(1, self.cores - (self.perception_cores or 0)) * self.frame_ms
 
     @property
     def work_ms(self) -> float:
@@ -218,19 +230,14 @@ class LoadScheduler:
     def _current_pressure(self) -> tuple[int, str]:
         """Short of cores: the first stage, painting before perception, over its budget that can
         still skip more. Room to spare: the first, perception before painting, whose step back is
-        predicted to fit with margin."""
-        capacity, work = self.capacity_ms, self.work_ms
-        if work > BEHIND * capacity:
-            for stage in (self.paint, self.perception):
-                if stage.per_frame_ms > stage.share * capacity and stage.every < stage.max_every:
-                    return +1, stage.name
-            return 0, ""  # the time goes to the generator: AdaptiveQuality's to fix
-        for stage in (self.perception, self.paint):
-            if stage.every > 1:
-                back = stage.per_frame_ms * stage.every / (stage.every - 1)
-                if work - stage.per_frame_ms + back < ROOM * capacity:
-                    return -1, stage.name
-        return 0, ""
+        predicted to fit with margin. Perception on cores of its own is weighed on those alone."""
+        if self.perception_cores is None:
+            return _pressure(self.capacity_ms, self.work_ms, [self.paint, self.perception])
+        on_loop = _pressure(self._loop_capacity_ms, (self._loop_ms or 0.0) + self.paint.per_frame_ms, [self.paint])
+        on_own = _pressure(self.perception_cores * self.frame_ms, self.perception.per_frame_ms, [self.perception],
+                           share=1.0)
+        wanted = [each for each in (on_loop, on_own) if each[0] > 0] or [each for each in (on_own, on_loop) if each[0] < 0]
+        return wanted[0] if wanted else (0, "")
 
     def _step(self, stage: _Skippable, direction: int, wall_now: float) -> LoadDecision:
         before, work, stage_ms = stage.every, self.work_ms, stage.per_frame_ms
@@ -251,6 +258,23 @@ class LoadScheduler:
                   f"{stage_ms:.1f} ms a frame (budget {stage.share * self.capacity_ms:.1f} ms)")
         log.info("load: %s", reason)
         return dataclasses.replace(self.decision, reason=reason)
+
+
+def _pressure(capacity: float, work: float, stages: list[_Skippable], share: float | None = None) -> tuple[int, str]:
+    """One pool of cores: +1 for the first of ``stages`` (in skipping order) over its budget
+    (``share`` of ``capacity``, else its own) while the pool's ``work`` is over ``capacity``; -1
+    for the first, in reverse, whose step back is predicted to leave room; else 0."""
+    if work > BEHIND * capacity:
+        for stage in stages:
+            if stage.per_frame_ms > (share or stage.share) * capacity and stage.every < stage.max_every:
+                return +1, stage.name
+        return 0, ""  # the time goes to the generator: AdaptiveQuality's to fix
+    for stage in reversed(stages):
+        if stage.every > 1:
+            back = stage.per_frame_ms * stage.every / (stage.every - 1)
+            if work - stage.per_frame_ms + back < ROOM * capacity:
+                return -1, stage.name
+    return 0, ""
 
 
 def frame_costs(timer: StageTimer, finished_s: float, observation: Observation | None, painter: Painter | None,

@@ -7,6 +7,7 @@ skips if they are missing."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import time
@@ -32,7 +33,7 @@ if not (shutil.which("oscsend") and shutil.which("oscdump")):
 def runtime_with_osc(media):
     dump_port = free_udp_port()
     dump = subprocess.Popen(["oscdump", "-L", str(dump_port)], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # let oscdump bind before the first bundle
+    wait_until_listening(dump, dump_port)
     config = load_config()
     stages = build_stages(config, VideoFileSource(media / "video" / "intel_asl" / "sorry.mkv"),
                           HeadlessDisplay((64, 36), "cover", NullSink()))
@@ -40,9 +41,33 @@ def runtime_with_osc(media):
     bridge = OscBridge(config.osc, runtime.inbox, listen="127.0.0.1:0", targets=(f"127.0.0.1:{dump_port}",))
     stages.listeners.append(bridge)
     runtime.stages.generator.warm_up()
-    yield runtime, bridge, dump
+    yield runtime, bridge, dump, dump_port
     runtime.close()
     dump.kill()
+
+
+def lines_until(dump: subprocess.Popen, marker: str, guard_s: float = 30.0) -> list[str]:
+    """oscdump's lines up to and including the first one naming ``marker``. The guard only
+    bounds a broken run; nothing here depends on how long oscdump takes."""
+    lines = []
+    while not lines or marker not in lines[-1]:
+        ready, _, _ = select.select([dump.stdout], [], [], guard_s)
+        assert ready, f"oscdump printed no {marker} in {guard_s:g} s"
+        lines.append(dump.stdout.readline())
+    return lines
+
+
+def wait_until_listening(dump: subprocess.Popen, port: int) -> None:
+    """Knock until oscdump prints a knock: then it has bound its port, and nothing sent after is lost."""
+    for _ in range(300):
+        subprocess.run(["oscsend", "localhost", str(port), "/knock", ""], check=True)
+        ready, _, _ = select.select([dump.stdout], [], [], 0.1)
+        if ready:
+            lines_until(dump, "/knock")
+            while select.select([dump.stdout], [], [], 0.0)[0]:  # knocks still in flight
+                dump.stdout.readline()
+            return
+    raise AssertionError("oscdump never printed a knock")
 
 
 def oscsend(bridge: OscBridge, path: str, types: str, *values: str) -> None:
@@ -55,7 +80,7 @@ def oscsend(bridge: OscBridge, path: str, types: str, *values: str) -> None:
 
 
 def test_liblo_control_messages_take_effect(runtime_with_osc):
-    runtime, bridge, _ = runtime_with_osc
+    runtime, bridge, _, _ = runtime_with_osc
     runtime.step()
     oscsend(bridge, "/scene/set", "s", "dream_drift")
     oscsend(bridge, "/tempo", "f", "96")
@@ -69,12 +94,12 @@ def test_liblo_control_messages_take_effect(runtime_with_osc):
 
 
 def test_liblo_receives_the_per_frame_bundles(runtime_with_osc):
-    runtime, _, dump = runtime_with_osc
+    runtime, _, dump, dump_port = runtime_with_osc
     for _ in range(5):
         runtime.step()
-    time.sleep(0.5)
-    dump.kill()
-    lines = dump.stdout.read().splitlines()
+    # a last datagram after the bundles: loopback delivers to oscdump's one socket in order
+    subprocess.run(["oscsend", "localhost", str(dump_port), "/done", ""], check=True)
+    lines = [line for line in lines_until(dump, "/done") if "/knock" not in line]
     frames = [line.split() for line in lines if " /frame " in line]
     assert len(frames) == 5
     assert [fields[2] for fields in frames] == ["iiff"] * 5

@@ -3,14 +3,14 @@ shows. (A crashed or hung process is the supervisor's: tests/test_kiosk.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import threading
-import time
 
 import numpy as np
 
 from installation.app import build_stages
-from installation.clock import FixedStepClock, MonotonicClock
+from installation.clock import FixedStepClock, ManualClock, MonotonicClock
 from installation.config import PerceptionConfig, config_from_dict, load_config, override
 from installation.contracts import LatentState
 from installation.control import ControlCommand
@@ -47,30 +47,38 @@ def make_runtime(media, clip="walk.mkv", config=None, live=False):
     return Runtime(stages, clock, lockstep=not live), reports
 
 
-class StallingSource:
-    """A camera that delivers frames, goes silent (unplugged), then delivers again."""
+class SilentStretchCamera:
+    """A camera that delivers a frame every time the loop asks, goes silent (unplugged) for a
+    stretch of the clock's show time, then delivers again. Frames are stamped by the clock, as a
+    live camera's are, and the clip loops."""
 
-    def __init__(self, inner, silent_from_s: float, silent_until_s: float) -> None:
-        self.inner, self.silent = inner, (silent_from_s, silent_until_s)
-        self.description, self.fps, self.frame_size = "flaky camera", inner.fps, inner.frame_size
-        self._start = time.perf_counter()
+    def __init__(self, clip, clock, silent_from_s: float, silent_until_s: float) -> None:
+        self.inner, self.clock, self.silent = VideoFileSource(clip, loop=True), clock, (silent_from_s, silent_until_s)
+        self.description, self.fps, self.frame_size = "flaky camera", self.inner.fps, self.inner.frame_size
 
     def latest(self):
-        frame = self.inner.latest()
-        elapsed = time.perf_counter() - self._start
-        return None if self.silent[0] <= elapsed < self.silent[1] else frame
+        frame = self.inner.read()
+        if self.silent[0] <= self.clock.now() < self.silent[1]:
+            return None
+        return dataclasses.replace(frame, timestamp_s=self.clock.now(), wall_s=self.clock.wall())
 
     def read(self):
-        return self.inner.read()
+        return self.latest()
 
     def close(self):
         self.inner.close()
 
 
 def test_a_camera_that_goes_silent_shows_the_attract_scene_until_it_is_back(media):
-    runtime, reports = make_runtime(media, live=True)
-    runtime.stages.source = StallingSource(runtime.stages.source, 2.0, 5.5)
-    stats = runtime.run(max_wall_s=9.0)
+    """A live run on a hand-driven clock: the loop's pacing sleep moves it 1/30 s a frame, so
+    270 frames are 9 s of show time, silent from 2 s to 5.5 s, however busy the machine."""
+    clock = ManualClock()
+    config = override(override(load_config(), "osc", listen=""), "perception", schedule="inline")
+    camera = SilentStretchCamera(media / "video" / "intel_asl" / "walk.mkv", clock, 2.0, 5.5)
+    stages = build_stages(config, camera, HeadlessDisplay((64, 36), "cover", NullSink(), 30.0))
+    reports = Reports()
+    stages.listeners.insert(0, reports)
+    stats = Runtime(stages, clock, lockstep=False).run(max_frames=270)
     scenes = [r.scene for r in reports.items]
     changes = [name for i, name in enumerate(scenes) if i == 0 or name != scenes[i - 1]]
     assert changes == ["body_latent", "dream_drift", "body_latent"]

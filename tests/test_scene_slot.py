@@ -7,13 +7,12 @@ import datetime as dt
 import logging
 import os
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
 from installation.app import RunOptions, build_stages, configure
-from installation.clock import FixedStepClock
+from installation.clock import FixedStepClock, ManualClock
 from installation.config import GeneratorConfig, load_config, override
 from installation.contracts import LatentState, TrackedBody
 from installation.display import HeadlessDisplay, NullSink
@@ -124,7 +123,7 @@ def replay_runtime(media, tmp_path, **scene):
     config = override(config, "generator", resolution=32)
     clip = media / "video" / "intel_asl" / "again.mkv"
     stages = build_stages(config, VideoFileSource(clip, mirror=True), HeadlessDisplay((64, 36), "cover", NullSink()))
-    runtime = Runtime(stages, FixedStepClock(), lockstep=True)
+    runtime = Runtime(stages, ManualClock(), lockstep=True)  # wall time moves only when a test says
     runtime.stages.scenes.generators.warm_up()
     return runtime
 
@@ -143,7 +142,7 @@ def test_hot_reload_picks_up_a_saved_scene_and_a_broken_edit_keeps_the_old_one(m
         runtime.stages.scenes.set_param("level", 0.5)  # as /scene/param does
 
         write_scene(tmp_path, "pulse", level=-0.25)  # an artist saves an edit: a new default
-        time.sleep(0.6)  # development mode looks at the file twice a second
+        runtime.clock.advance_wall(0.6)  # development mode looks at the file twice a second
         runtime.step()
         assert runtime.stages.scenes.scene.PARAMETERS[0].default == -0.25
         assert level_shown(runtime) == 0.5, "the operator's value survives the reload"
@@ -152,7 +151,7 @@ def test_hot_reload_picks_up_a_saved_scene_and_a_broken_edit_keeps_the_old_one(m
         assert level_shown(runtime) == -0.25
 
         (tmp_path / "pulse.py").write_text("this is not python (\n")  # a broken save
-        time.sleep(0.6)
+        runtime.clock.advance_wall(0.6)
         with caplog.at_level(logging.ERROR):
             runtime.step()
         assert "reloading scene pulse failed, keeping the running version" in caplog.text
@@ -160,7 +159,7 @@ def test_hot_reload_picks_up_a_saved_scene_and_a_broken_edit_keeps_the_old_one(m
         assert level_shown(runtime) == -0.25 and runtime.stages.scenes.scene.name == "pulse"
 
         write_scene(tmp_path, "pulse", level=1.5, body="raise RuntimeError('half-finished edit')")
-        time.sleep(0.6)
+        runtime.clock.advance_wall(0.6)
         with caplog.at_level(logging.ERROR):
             runtime.step()  # loads, raises in its first frame: back to the version before it
             runtime.step()

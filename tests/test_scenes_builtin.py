@@ -393,8 +393,11 @@ def test_one_held_thumbs_up_moves_one_theme(media, hosts):
         play(scene, host, steps, lambda scene, step: themes.append(scene.theme))
         return sum(1 for a, b in zip(themes, themes[1:]) if a != b)
 
+    # every thumbs-up start, the recogniser's own (on some CPUs MediaPipe's hand flickers once
+    # more, 16 frames on) and the injected one
+    starts = sum(1 for s in steps for e in s[3] if e.phase is Phase.START and e.name == "thumbs_up")
     assert changes() == 1
-    assert changes(gesture_rest_s=0.0) == 2  # without the rest, the restart is a second change
+    assert starts >= 2 and changes(gesture_rest_s=0.0) == starts  # without the rest, each restart is a change
 
 
 # --- end to end ----------------------------------------------------------------------------

@@ -110,7 +110,10 @@ def test_realtime_playback_delivers_the_newest_frame_and_counts_the_rest(media):
     clock = MonotonicClock()
     playback = RealtimePlayback(VideoFileSource(media / "video" / "intel_asl" / "yes.mkv"), clock)
     first = playback.read()
-    time.sleep(0.3)  # ~9 frames arrive meanwhile; only the newest is kept
+    for _ in range(1000):  # until four frames were overwritten unread (30 fps: about 0.15 s)
+        if playback.dropped >= 4:
+            break
+        playback.finished.wait(0.01)
     newest = playback.latest()
     playback.close()
     assert first is not None and newest is not None
