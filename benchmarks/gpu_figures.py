@@ -301,8 +301,8 @@ class ReplayedPerception:
 
     wait = poll
 
-    def idle(self, timeout_s: float) -> None:
-        time.sleep(timeout_s)  # nothing arrives while the loop sleeps: submit runs in the loop's thread
+    def idle(self, timeout_s: float, sleep) -> None:
+        sleep(timeout_s)  # nothing arrives while the loop sleeps: submit runs in the loop's thread
 
     def close(self) -> None:
         pass

@@ -11,6 +11,11 @@ the stage over its budget that matters least gives way first:
 2. **perception**: every ``perceive_every``-th camera frame only; between them the smoother holds
    the visitor (``BodySmoother.tick``: held, not extrapolated, for ``smoothing.hold_s``).
 
+Where perception runs pinned to cores of its own (``installation.affinity``), it is not skipped:
+that would free its cores only, never the loop's, and where MediaPipe cannot keep up with the
+camera there, its newest-wins slot already takes only the frames it can perceive (skipping more
+would only lose fresh ones). Painting and the generator are weighed against the loop's cores.
+
 The generator is never skipped here: its frames are what the display shows. It keeps its budget
 by drawing fewer pixels (``installation.quality``) and by reusing its last frame when the latent
 barely moved (``generator.reuse_below``).
@@ -157,8 +162,8 @@ class LoadScheduler:
                  perceive_every: int = 1, perception_cores: int | None = None) -> None:
         self.frame_ms = 1000.0 / target_fps
         self.cores = max(1, cores)
-        # Perception pinned to cores of its own (installation.affinity): skipping it frees only
-        # those, never the loop's, so it is weighed against its own cores, painting against the rest.
+        # Perception pinned to cores of its own (installation.affinity): never skipped (see above);
+        # painting is weighed against the loop's cores only.
         self.perception_cores = perception_cores
         self.paint = _Skippable("paint", paint_share, paint_every, max_paint_every, counts_displayed_frames=True)
         self.perception = _Skippable("perception", perception_share, perceive_every, max_perceive_every,
@@ -184,9 +189,9 @@ class LoadScheduler:
     def budgets_ms(self) -> dict[str, float]:
         """Each stage's budget per displayed frame (the generator's is ``AdaptiveQuality``'s to keep)."""
         paint, perception = (s.share * self.capacity_ms for s in (self.paint, self.perception))
-        if self.perception_cores is not None:  # its own cores, all of them; the generator has the rest of the loop's
-            perception = self.perception_cores * self.frame_ms
-            return {"perception": perception, "generate": self._loop_capacity_ms - paint, "paint": paint}
+        if self.perception_cores is not None:  # its own cores, all of them; the generator the rest of the loop's
+            return {"perception": self.perception_cores * self.frame_ms, "generate": self._loop_capacity_ms - paint,
+                    "paint": paint}
         return {"perception": perception, "generate": self.capacity_ms - paint - perception, "paint": paint}
 
     @property
@@ -231,16 +236,18 @@ class LoadScheduler:
         """Short of cores: the first stage, painting before perception, over its budget that can
         still skip more. Room to spare: the first, perception before painting, whose step back is
         predicted to fit with margin. Perception on cores of its own is weighed on those alone."""
+        whole = self.capacity_ms  # budgets are shares of the whole frame's CPU time, as configured
         if self.perception_cores is None:
-            return _pressure(self.capacity_ms, self.work_ms, [self.paint, self.perception])
-        on_loop = _pressure(self._loop_capacity_ms, (self._loop_ms or 0.0) + self.paint.per_frame_ms, [self.paint])
-        on_own = _pressure(self.perception_cores * self.frame_ms, self.perception.per_frame_ms, [self.perception],
-                           share=1.0)
-        wanted = [each for each in (on_loop, on_own) if each[0] > 0] or [each for each in (on_own, on_loop) if each[0] < 0]
-        return wanted[0] if wanted else (0, "")
+            return _pressure(whole, self.work_ms, [(self.paint, self.paint.share * whole),
+                                                   (self.perception, self.perception.share * whole)])
+        loop_work = (self._loop_ms or 0.0) + self.paint.per_frame_ms
+        return _pressure(self._loop_capacity_ms, loop_work, [(self.paint, self.paint.share * whole)])
 
     def _step(self, stage: _Skippable, direction: int, wall_now: float) -> LoadDecision:
-        before, work, stage_ms = stage.every, self.work_ms, stage.per_frame_ms
+        before, stage_ms = stage.every, stage.per_frame_ms
+        work, capacity = self.work_ms, self.capacity_ms
+        if self.perception_cores is not None:  # painting, weighed on the loop's cores
+            work, capacity = (self._loop_ms or 0.0) + self.paint.per_frame_ms, self._loop_capacity_ms
         if direction > 0:
             if stage.last_down_s is not None and wall_now - stage.last_down_s < UNDO_WINDOW_S:
                 stage.wait_s = min(MAX_WAIT_S, max(UNDONE_WAIT_S, 2.0 * stage.wait_s))  # the step back failed
@@ -254,22 +261,22 @@ class LoadScheduler:
         self._pressure, self._pressure_since = (0, ""), wall_now
         unit = "displayed" if stage.counts_displayed_frames else "camera"
         reason = (f"{stage.name} every {before} -> {stage.every} {unit} frame(s): frame work {work:.1f} ms "
-                  f"of {self.capacity_ms:.1f} ms on {self.cores} core(s), {stage.name} "
+                  f"of {capacity:.1f} ms on {capacity / self.frame_ms:g} core(s), {stage.name} "
                   f"{stage_ms:.1f} ms a frame (budget {stage.share * self.capacity_ms:.1f} ms)")
         log.info("load: %s", reason)
         return dataclasses.replace(self.decision, reason=reason)
 
 
-def _pressure(capacity: float, work: float, stages: list[_Skippable], share: float | None = None) -> tuple[int, str]:
-    """One pool of cores: +1 for the first of ``stages`` (in skipping order) over its budget
-    (``share`` of ``capacity``, else its own) while the pool's ``work`` is over ``capacity``; -1
-    for the first, in reverse, whose step back is predicted to leave room; else 0."""
+def _pressure(capacity: float, work: float, stages: list[tuple[_Skippable, float]]) -> tuple[int, str]:
+    """One pool of cores: +1 for the first of ``stages`` (in skipping order, each with its budget)
+    over its budget while the pool's ``work`` is over ``capacity``; -1 for the first, in reverse,
+    whose step back is predicted to leave room; else 0."""
     if work > BEHIND * capacity:
-        for stage in stages:
-            if stage.per_frame_ms > (share or stage.share) * capacity and stage.every < stage.max_every:
+        for stage, budget_ms in stages:
+            if stage.per_frame_ms > budget_ms and stage.every < stage.max_every:
                 return +1, stage.name
         return 0, ""  # the time goes to the generator: AdaptiveQuality's to fix
-    for stage in reversed(stages):
+    for stage, _ in reversed(stages):
         if stage.every > 1:
             back = stage.per_frame_ms * stage.every / (stage.every - 1)
             if work - stage.per_frame_ms + back < ROOM * capacity:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -41,7 +40,10 @@ class PerceptionSchedule(Protocol):
 
     def wait(self) -> Observation | None: ...
 
-    def idle(self, timeout_s: float) -> None: ...
+    def idle(self, timeout_s: float, sleep: Callable[[float], None]) -> None:
+        """The loop's pacing wait: up to ``timeout_s``, or less if a new observation wakes it;
+        ``sleep`` is the loop clock's, for a schedule nothing can wake."""
+        ...
 
     def close(self) -> None: ...
 
@@ -102,9 +104,9 @@ class InlinePerception:
     def wait(self) -> Observation | None:
         return self.poll()
 
-    def idle(self, timeout_s: float) -> None:
-        """Sleep ``timeout_s``: nothing can arrive while the loop's own thread sleeps."""
-        time.sleep(timeout_s)
+    def idle(self, timeout_s: float, sleep: Callable[[float], None]) -> None:
+        """Sleep ``timeout_s`` on the loop's clock: nothing can arrive while its own thread sleeps."""
+        sleep(timeout_s)
 
     def close(self) -> None:
         self.perceiver.close()
@@ -253,9 +255,10 @@ class ThreadedPerception:
             if not self._pending:
                 return self._outbox.take(timeout_s=0.0)  # nothing pending: nothing more will come
 
-    def idle(self, timeout_s: float) -> None:
+    def idle(self, timeout_s: float, sleep: Callable[[float], None]) -> None:
         """Wait up to ``timeout_s``, returning as soon as a new observation is ready (the loop's
-        pacing wait: new content is drawn at once rather than at the next tick)."""
+        pacing wait: new content is drawn at once rather than at the next tick). The worker runs
+        in real time, so this waits real time whatever the loop's clock."""
         self._outbox.wait_for_item(timeout_s)
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -275,8 +276,9 @@ class Runtime:
     # helpers
     def _pace(self) -> None:
         """Live: wait for the next frame to be due, waking early for a new observation."""
-        idle = getattr(self.stages.perception, "idle", self.clock.sleep)  # threaded perception wakes it early
-        self.stages.display.pace(idle, self.clock.wall)
+        perception, sleep = self.stages.perception, self.clock.sleep
+        idle = functools.partial(perception.idle, sleep=sleep) if hasattr(perception, "idle") else sleep
+        self.stages.display.pace(idle, self.clock.wall)  # threaded perception wakes it early
 
     def _recording(self) -> bool:
         return self.stages.recorder is not None and self.stages.recorder.recording

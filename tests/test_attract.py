@@ -25,12 +25,12 @@ class Scenes:
         pass
 
 
-def replay(clip, attract_after_s: float) -> list[tuple[float, str]]:
+def replay(clip, attract_after_s: float, max_frames: int | None = None) -> list[tuple[float, str]]:
     config = override(override(load_config(), "osc", listen=""), "scene", attract_after_s=attract_after_s)
     stages = build_stages(config, VideoFileSource(clip, mirror=True), HeadlessDisplay((64, 36), "cover", NullSink()))
     scenes = Scenes()
     stages.listeners.insert(0, scenes)
-    Runtime(stages, FixedStepClock(), lockstep=True).run()
+    Runtime(stages, FixedStepClock(), lockstep=True).run(max_frames=max_frames)
     return scenes.seen
 
 
@@ -39,7 +39,7 @@ def changes(seen: list[tuple[float, str]]) -> list[tuple[float, str]]:
 
 
 def test_nobody_there_starts_the_attract_scene_after_the_timeout(media):
-    seen = changes(replay(media / "video" / "opencv_tree_nobody.avi", attract_after_s=2.0))
+    seen = changes(replay(media / "video" / "opencv_tree_nobody.avi", attract_after_s=2.0, max_frames=45))  # 3 s at 15 fps
     assert seen[0][1] == "body_latent"
     assert seen[1][1] == "dream_drift" and 2.0 <= seen[1][0] < 2.2
 

@@ -118,8 +118,9 @@ def test_perception_gives_way_after_painting_and_comes_back_first():
 
 def test_perception_on_cores_of_its_own_is_not_skipped_to_make_room_for_the_loop():
     """Pinned (installation.affinity), perception's core is its own: skipping it would free
-    nothing for the generator and painting, so a full loop core skips painting only, and
-    perception gives way only when it outgrows its own core."""
+    nothing for the generator and painting, so a full loop core skips painting only; and a
+    MediaPipe slower than the camera is not skipped either (its newest-wins slot already takes
+    only what it can perceive: skipping more would only lose fresh frames)."""
     shared, pinned = LoadScheduler(FPS, cores=2, max_paint_every=4), LoadScheduler(FPS, cores=2, max_paint_every=4,
                                                                                    perception_cores=1)
     # the loop's core full: 33 ms + painting 15 ms a frame at its most skipped
@@ -129,8 +130,8 @@ def test_perception_on_cores_of_its_own_is_not_skipped_to_make_room_for_the_loop
     assert [(d.paint_every, d.perceive_every) for _, d in on_pinned] == [(2, 1), (3, 1), (4, 1)]
     assert pinned.budgets_ms == pytest.approx({"perception": 33.33, "generate": 20.0, "paint": 13.33}, abs=0.01)
     heavy = LoadScheduler(FPS, cores=2, perception_cores=1)  # MediaPipe slower than the camera on its core
-    assert [d.perceive_every for _, d in run(heavy, stages(heavy, 1.0, 45.0), seconds=5.0)] == [2]
-    assert run(heavy, stages(heavy, 1.0, 45.0), seconds=20.0, start=5.0) == [], "22.5 ms a frame fits: it holds"
+    assert run(heavy, stages(heavy, 1.0, 45.0), seconds=10.0) == []
+    assert heavy.budgets_ms["perception"] == pytest.approx(33.33, abs=0.01)  # its core: reported, not enforced
 
 
 def test_time_spent_in_the_generator_is_not_fixed_by_skipping_the_others():

@@ -5,7 +5,6 @@ input is dropped and counted."""
 from __future__ import annotations
 
 import socket
-import time
 
 import numpy as np
 import pytest
@@ -27,6 +26,7 @@ from installation.osc.addresses import ACCEPTED, DOCS_PATH, OscArgumentError, do
 from installation.osc.policy import ReceiverPolicy
 from installation.osc.receiver import OscReceiver
 from installation.runtime import Runtime
+from tests.helpers.waiting import wait_for
 
 
 def test_docs_match_the_address_table():
@@ -64,20 +64,32 @@ class Listener:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.05)
         self.port = self.socket.getsockname()[1]
 
-    def messages(self, wait_s: float = 0.3) -> list[tuple[str, list, int]]:
-        """(address, params, datagram number) of everything received."""
-        found, deadline, number = [], time.time() + wait_s, 0
-        while time.time() < deadline:
+    def messages(self) -> list[tuple[str, list, int]]:
+        """(address, params, datagram number from 1) of everything queued now. What the loop
+        sent is all here: on loopback a datagram is in this socket's queue when ``sendto`` returns."""
+        found, number = [], 0
+        while True:
             try:
-                data, _ = self.socket.recvfrom(65536)
-            except TimeoutError:
-                continue
+                data = self.socket.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return found
             number += 1
-            found += [(m.message.address, list(m.message.params), number) for m in OscPacket(data).messages]
+            found += read(data, number)
+
+    def messages_until(self, address: str, params: list, guard_s: float = 30.0) -> list[tuple[str, list, int]]:
+        """Everything up to and including the message ``address params``: for replies another
+        thread sends. The guard only bounds a broken run."""
+        found: list[tuple[str, list, int]] = []
+        self.socket.settimeout(guard_s)
+        while (address, params) not in [(a, p) for a, p, _ in found]:
+            found += read(self.socket.recv(65536), found[-1][2] + 1 if found else 1)
         return found
+
+
+def read(data: bytes, number: int) -> list[tuple[str, list, int]]:
+    return [(m.message.address, list(m.message.params), number) for m in OscPacket(data).messages]
 
 
 @pytest.fixture
@@ -110,9 +122,7 @@ def live(media, tmp_path):
 def send_and_step(runtime, bridge, client, path, *args):
     before = bridge.receiver.counters["accepted"]
     client.send_message(path, list(args))
-    deadline = time.time() + 5.0
-    while bridge.receiver.counters["accepted"] == before and time.time() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: bridge.receiver.counters["accepted"] != before, f"{path} accepted")
     assert bridge.receiver.counters["accepted"] == before + 1, f"{path} was not accepted"
     runtime.step()
 
@@ -181,7 +191,7 @@ def test_bad_scene_and_out_of_range_parameters_are_rejected_and_counted(live):
 
 def test_bundles_arrive_once_per_frame_in_order_with_the_documented_layout(live):
     runtime, bridge, client, out, _ = live
-    out.messages(0.1)  # drop the first frame's bundle
+    out.messages()  # drop the first frame's bundle
     for _ in range(6):
         runtime.step()
     messages = out.messages()
@@ -207,9 +217,9 @@ def test_queries_are_answered_to_the_sender(live):
     runtime.step()
     asker = Listener()
     target = ("127.0.0.1", bridge.receiver.port)
-    for path, args in (("/ping", ["hello"]), ("/status", []), ("/osc/list", [])):
+    for path, args in (("/ping", ["hello"]), ("/status", []), ("/osc/list", []), ("/ping", ["done"])):
         asker.socket.sendto(build(path, *args), target)
-    replies = asker.messages(1.0)
+    replies = asker.messages_until("/pong", ["done"])  # answered in order, on the receiver's thread
     asker.socket.close()
     assert ("/pong", ["hello"]) in [(a, p) for a, p, _ in replies]
     status = next(p for a, p, _ in replies if a == "/status")
@@ -312,9 +322,9 @@ def test_gesture_events_appear_in_the_osc_output_once_per_performed_gesture(medi
     runtime.stages.generator.warm_up()
     while runtime.running:
         runtime.step()
-        received += out.messages(0.01)
+        received += out.messages()
     runtime.close()
-    received += out.messages(0.3)
+    received += out.messages()
     out.socket.close()
     crouches = [params for address, params, _ in received if address == "/gesture" and params[0] == "crouch"]
     assert [params[1] for params in crouches if params[1] == "start"] == ["start"] * 3

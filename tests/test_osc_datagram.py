@@ -5,10 +5,10 @@ quickly and counted; the receiver keeps answering after all of them."""
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from helpers.osc_hostile import PING, hostile_corpus, nested
+from helpers.waiting import wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -105,14 +105,6 @@ def test_any_bytes_read_or_raise_datagram_error(tail, size):
             pass
 
 
-def wait_until(condition, what: str) -> None:
-    """A hang guard only: the condition is expected within milliseconds."""
-    deadline = time.monotonic() + 10.0
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
 def test_the_receiver_counts_the_whole_corpus_and_still_answers():
     inbox = CommandInbox()
     receiver = OscReceiver("127.0.0.1", 0, inbox, lambda: None).start()
@@ -122,7 +114,7 @@ def test_the_receiver_counts_the_whole_corpus_and_still_answers():
     try:
         for datagram in CORPUS.values():
             asker.sendto(datagram, ("127.0.0.1", receiver.port))
-        wait_until(lambda: receiver.counters["datagrams"] == len(CORPUS), "the corpus to be read")
+        wait_for(lambda: receiver.counters["datagrams"] == len(CORPUS), "the corpus to be read")
         for number in range(12):
             asker.sendto(build("/ping", [str(number)]), ("127.0.0.1", receiver.port))
             reply, _ = asker.recvfrom(1024)

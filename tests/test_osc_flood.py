@@ -9,13 +9,13 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from helpers.osc_hostile import hostile_corpus
 from helpers.udp import free_udp_port, port_in_use
+from helpers.waiting import wait_for
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from installation.app import RunOptions, build_stages, run
@@ -40,8 +40,7 @@ def test_replay_completes_under_a_flood_and_counts_every_datagram(tmp_path, medi
     sent: dict = {}
 
     def flood() -> None:
-        while not port_in_use(port):  # wait until the replay listens (models load first)
-            time.sleep(0.05)
+        wait_for(lambda: port_in_use(port), "the replay to listen (models load first)", guard_s=120.0, poll_s=0.05)
         result = subprocess.run([sys.executable, str(FLOOD), "127.0.0.1", str(port), "30000", "3.0"],
                                 capture_output=True, text=True, timeout=120, check=True)
         sent.update(json.loads(result.stdout))

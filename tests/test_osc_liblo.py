@@ -7,13 +7,14 @@ skips if they are missing."""
 from __future__ import annotations
 
 import os
-import select
+import queue
 import shutil
 import subprocess
-import time
+import threading
 
 import pytest
 from helpers.udp import free_udp_port
+from helpers.waiting import wait_for
 
 from installation.app import build_stages
 from installation.clock import FixedStepClock
@@ -31,56 +32,66 @@ if not (shutil.which("oscsend") and shutil.which("oscdump")):
 
 @pytest.fixture
 def runtime_with_osc(media):
-    dump_port = free_udp_port()
-    dump = subprocess.Popen(["oscdump", "-L", str(dump_port)], stdout=subprocess.PIPE, text=True)
-    wait_until_listening(dump, dump_port)
+    dump = Dump()
+    dump.wait_until_listening()
     config = load_config()
     stages = build_stages(config, VideoFileSource(media / "video" / "intel_asl" / "sorry.mkv"),
                           HeadlessDisplay((64, 36), "cover", NullSink()))
     runtime = Runtime(stages, FixedStepClock(), lockstep=True)
-    bridge = OscBridge(config.osc, runtime.inbox, listen="127.0.0.1:0", targets=(f"127.0.0.1:{dump_port}",))
+    bridge = OscBridge(config.osc, runtime.inbox, listen="127.0.0.1:0", targets=(f"127.0.0.1:{dump.port}",))
     stages.listeners.append(bridge)
     runtime.stages.generator.warm_up()
-    yield runtime, bridge, dump, dump_port
+    yield runtime, bridge, dump
     runtime.close()
-    dump.kill()
+    dump.close()
 
 
-def lines_until(dump: subprocess.Popen, marker: str, guard_s: float = 30.0) -> list[str]:
-    """oscdump's lines up to and including the first one naming ``marker``. The guard only
-    bounds a broken run; nothing here depends on how long oscdump takes."""
-    lines = []
-    while not lines or marker not in lines[-1]:
-        ready, _, _ = select.select([dump.stdout], [], [], guard_s)
-        assert ready, f"oscdump printed no {marker} in {guard_s:g} s"
-        lines.append(dump.stdout.readline())
-    return lines
+class Dump:
+    """oscdump on a free port, its printed lines collected by a thread as they come."""
 
+    def __init__(self) -> None:
+        self.port = free_udp_port()
+        self.process = subprocess.Popen(["oscdump", "-L", str(self.port)], stdout=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.process.stdout], daemon=True).start()
 
-def wait_until_listening(dump: subprocess.Popen, port: int) -> None:
-    """Knock until oscdump prints a knock: then it has bound its port, and nothing sent after is lost."""
-    for _ in range(300):
-        subprocess.run(["oscsend", "localhost", str(port), "/knock", ""], check=True)
-        ready, _, _ = select.select([dump.stdout], [], [], 0.1)
-        if ready:
-            lines_until(dump, "/knock")
-            while select.select([dump.stdout], [], [], 0.0)[0]:  # knocks still in flight
-                dump.stdout.readline()
-            return
-    raise AssertionError("oscdump never printed a knock")
+    def send(self, path: str) -> None:
+        subprocess.run(["oscsend", "localhost", str(self.port), path, ""], check=True)
+
+    def lines_until(self, marker: str, guard_s: float = 30.0) -> list[str]:
+        """The lines up to and including the first one naming ``marker``. The guard only bounds a
+        broken run; nothing here depends on how long oscdump takes."""
+        lines = [self.lines.get(timeout=guard_s)]
+        while marker not in lines[-1]:
+            lines.append(self.lines.get(timeout=guard_s))
+        return lines
+
+    def wait_until_listening(self) -> None:
+        """Knock until oscdump prints a knock: then it has bound its port, and nothing sent after
+        is lost. Knocks still in flight are dropped from what a test reads."""
+        for _ in range(300):
+            self.send("/knock")
+            try:
+                self.lines_until("/knock", guard_s=0.1)
+                return
+            except queue.Empty:
+                continue
+        raise AssertionError("oscdump never printed a knock")
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def oscsend(bridge: OscBridge, path: str, types: str, *values: str) -> None:
     before = bridge.receiver.counters["accepted"]
     subprocess.run(["oscsend", "localhost", str(bridge.receiver.port), path, types, *values], check=True)
-    deadline = time.time() + 5.0
-    while bridge.receiver.counters["accepted"] == before and time.time() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: bridge.receiver.counters["accepted"] != before, f"{path} accepted")
     assert bridge.receiver.counters["accepted"] == before + 1
 
 
 def test_liblo_control_messages_take_effect(runtime_with_osc):
-    runtime, bridge, _, _ = runtime_with_osc
+    runtime, bridge, _ = runtime_with_osc
     runtime.step()
     oscsend(bridge, "/scene/set", "s", "dream_drift")
     oscsend(bridge, "/tempo", "f", "96")
@@ -94,12 +105,12 @@ def test_liblo_control_messages_take_effect(runtime_with_osc):
 
 
 def test_liblo_receives_the_per_frame_bundles(runtime_with_osc):
-    runtime, _, dump, dump_port = runtime_with_osc
+    runtime, _, dump = runtime_with_osc
     for _ in range(5):
         runtime.step()
     # a last datagram after the bundles: loopback delivers to oscdump's one socket in order
-    subprocess.run(["oscsend", "localhost", str(dump_port), "/done", ""], check=True)
-    lines = [line for line in lines_until(dump, "/done") if "/knock" not in line]
+    dump.send("/done")
+    lines = [line for line in dump.lines_until("/done") if "/knock" not in line]
     frames = [line.split() for line in lines if " /frame " in line]
     assert len(frames) == 5
     assert [fields[2] for fields in frames] == ["iiff"] * 5

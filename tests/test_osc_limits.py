@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
 from helpers.osc_hostile import BUNDLE, element
+from helpers.waiting import wait_for
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
@@ -174,14 +174,6 @@ def test_a_full_inbox_still_takes_a_newer_value_for_a_waiting_key():
 
 
 # the watchdog
-def wait_until(condition, what: str) -> None:
-    """A hang guard only: the condition is expected within milliseconds."""
-    deadline = time.monotonic() + 10.0
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
 @pytest.fixture
 def stuck_receiver(monkeypatch):
     """A started receiver whose reader gets stuck on b'/stuck' in the way the test says, with its
@@ -219,7 +211,7 @@ def test_a_thread_looping_in_python_is_interrupted_and_answers_again(stuck_recei
 
     how["stuck"] = spin
     send_stuck()
-    wait_until(lambda: handler._worker.busy_since is not None, "the thread to take the datagram")
+    wait_for(lambda: handler._worker.busy_since is not None, "the thread to take the datagram")
     handler.watch()
     assert handler.alive and handler.counters["hung"] == 0  # no time has passed: not a hang
     now[0] = 1.5
@@ -236,7 +228,7 @@ def test_a_thread_stuck_where_python_cannot_interrupt_it_is_replaced(stuck_recei
     release = threading.Event()
     how["stuck"] = release.wait  # blocked in C: the interruption lands only when it returns
     send_stuck()
-    wait_until(lambda: handler._worker.busy_since is not None, "the thread to take the datagram")
+    wait_for(lambda: handler._worker.busy_since is not None, "the thread to take the datagram")
     old = handler._worker.thread
     now[0] = 1.5
     handler.watch()
@@ -262,7 +254,7 @@ def test_a_thread_that_ended_is_started_again(stuck_receiver):
 
     how["stuck"] = escape
     send_stuck()
-    wait_until(lambda: not handler._worker.thread.is_alive(), "the thread to end")
+    wait_for(lambda: not handler._worker.thread.is_alive(), "the thread to end")
     assert not handler.alive
     handler.watch()
     assert handler.counters["restarts"] == 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 
 import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -27,6 +26,7 @@ from installation.report import FrameReport
 from installation.show import FOLLOW_TIMEOUT_S, ShowControl, ShowState
 from scenes.base import SceneInputs, SceneTools
 from scenes.body_latent import DIRECTION_PRIORITY, BodyLatentScene
+from tests.helpers.waiting import wait_for
 
 
 def osc_string(text: str) -> bytes:
@@ -103,9 +103,7 @@ def test_the_wekinator_profile_listens_for_its_outputs_and_control():
             for arg in args:
                 builder.add_arg(arg)
             client.sendto(builder.build().dgram, ("127.0.0.1", port))
-        deadline = time.time() + 5.0  # the receive thread's turn; never a timed assertion
-        while bridge.wekinator_receiver.counters["accepted"] < 3 and time.time() < deadline:
-            time.sleep(0.005)
+        wait_for(lambda: bridge.wekinator_receiver.counters["accepted"] >= 3, "three accepted")  # the receive thread's turn
         client.close()
         commands = inbox.drain()
         assert [(c.name, c.args) for c in commands] == [

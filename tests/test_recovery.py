@@ -71,14 +71,17 @@ class SilentStretchCamera:
 
 def test_a_camera_that_goes_silent_shows_the_attract_scene_until_it_is_back(media):
     """A live run on a hand-driven clock: the loop's pacing sleep moves it 1/30 s a frame, so
-    270 frames are 9 s of show time, silent from 2 s to 5.5 s, however busy the machine."""
+    120 frames are 4 s of show time, silent from 1 s to 2.5 s (a stall after 0.5 s), however busy
+    the machine."""
     clock = ManualClock()
     config = override(override(load_config(), "osc", listen=""), "perception", schedule="inline")
-    camera = SilentStretchCamera(media / "video" / "intel_asl" / "walk.mkv", clock, 2.0, 5.5)
-    stages = build_stages(config, camera, HeadlessDisplay((64, 36), "cover", NullSink(), 30.0))
+    config = override(override(config, "source", stall_s=0.5), "generator", resolution=64)
+    camera = SilentStretchCamera(media / "video" / "intel_asl" / "walk.mkv", clock, 1.0, 2.5)
+    stages = build_stages(override(config, "paint", enabled=False), camera,
+                          HeadlessDisplay((64, 36), "cover", NullSink(), 30.0))
     reports = Reports()
     stages.listeners.insert(0, reports)
-    stats = Runtime(stages, clock, lockstep=False).run(max_frames=270)
+    stats = Runtime(stages, clock, lockstep=False).run(max_frames=120)
     scenes = [r.scene for r in reports.items]
     changes = [name for i, name in enumerate(scenes) if i == 0 or name != scenes[i - 1]]
     assert changes == ["body_latent", "dream_drift", "body_latent"]

@@ -35,7 +35,9 @@ def replay(source: Path, tmp_path: Path, name: str = "run", out: bool = False, *
 
 @pytest.mark.parametrize("clip", ASL_CLIPS, ids=[clip.stem for clip in ASL_CLIPS])
 def test_every_asl_clip_finds_a_pose_in_at_least_95_percent_of_frames(clip, tmp_path, media):
-    stats, trace = replay(clip, tmp_path)
+    # the whole loop on every clip, unpainted: a check of perception and of a replay that drops
+    # nothing (painted replays: test_painting.py, and of these clips test_replay_session.py)
+    stats, trace = replay(clip, tmp_path, paint=False)
     expected_frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
     assert stats.frames == stats.rendered_frames == len(trace)
     assert abs(stats.frames - expected_frames) <= 1

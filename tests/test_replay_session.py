@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
+import pytest
 from pythonosc.osc_packet import OscPacket
 
 from installation.app import build_stages
@@ -78,10 +80,18 @@ def live_run_with_recording(media, tmp_path, listener):
     return runtime.summary(), session
 
 
-def test_a_complete_session_replays_to_the_same_frames_and_osc_output(media, tmp_path):
-    live_listener, replay_listener = Listener(), Listener()
-    live, session = live_run_with_recording(media, tmp_path, live_listener)
-    live_bundles = live_listener.bundles()
+@pytest.fixture(scope="module")
+def recorded(media, tmp_path_factory):
+    """One recorded live run, shared by the tests that replay it: (its summary, the session
+    folder, the OSC bundles it sent). A test that damages the session copies it first."""
+    listener = Listener()
+    live, session = live_run_with_recording(media, tmp_path_factory.mktemp("recorded"), listener)
+    return live, session, listener.bundles()
+
+
+def test_a_complete_session_replays_to_the_same_frames_and_osc_output(recorded):
+    live, session, live_bundles = recorded
+    replay_listener = Listener()
     replayed = replay_session(ReplayOptions(session, osc_out=(replay_listener.target,), progress=False))
     replay_bundles = replay_listener.bundles()
     assert replayed.rendered_frames == live.rendered_frames == 73
@@ -100,8 +110,8 @@ def test_a_killed_session_replays_what_was_written(media, tmp_path):
     assert stats.frames_with_pose > 0.9 * stats.frames
 
 
-def test_replay_with_perception_reruns_mediapipe_on_the_recorded_frames(media, tmp_path):
-    live, session = live_run_with_recording(media, tmp_path, Listener())
+def test_replay_with_perception_reruns_mediapipe_on_the_recorded_frames(recorded, tmp_path):
+    _, session, _ = recorded
     out = tmp_path / "export.mp4"
     stats = replay_session(ReplayOptions(session, with_perception=True, out=str(out), size=(160, 90), progress=False))
     assert stats.frames == 73 and stats.frames_with_pose >= 70
@@ -110,8 +120,8 @@ def test_replay_with_perception_reruns_mediapipe_on_the_recorded_frames(media, t
     assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
 
 
-def test_with_perception_skips_the_torn_segment_of_a_crashed_session(media, tmp_path, caplog):
-    _, session = live_run_with_recording(media, tmp_path, Listener())
+def test_with_perception_skips_the_torn_segment_of_a_crashed_session(recorded, tmp_path, caplog):
+    session = Path(shutil.copytree(recorded[1], tmp_path / "session"))  # this test tears it
     segments = sorted((session / "frames").glob("segment_*.mp4"))
     intact = sum(int(cv2.VideoCapture(str(s)).get(cv2.CAP_PROP_FRAME_COUNT)) for s in segments[:-1])
     torn = segments[-1].read_bytes()
@@ -123,8 +133,8 @@ def test_with_perception_skips_the_torn_segment_of_a_crashed_session(media, tmp_
     assert replay_session(ReplayOptions(session, progress=False)).rendered_frames == 73  # every record still
 
 
-def test_replay_command_line_exports_with_a_progress_bar(media, tmp_path):
-    _, session = live_run_with_recording(media, tmp_path, Listener())
+def test_replay_command_line_exports_with_a_progress_bar(recorded, tmp_path):
+    _, session, _ = recorded
     out = tmp_path / "piece.mp4"
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "replay", str(session), "--out", str(out),
                              "--size", "320x180"], capture_output=True, text=True, timeout=300,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 import cv2
 import numpy as np
@@ -15,6 +14,7 @@ from installation.errors import SourceError
 from installation.file_sources import ImageFolderSource, VideoFileSource
 from installation.live_sources import CameraSource, RealtimePlayback
 from installation.sources import DEMO_CLIP, SourceSpec, open_source, parse_source_spec
+from tests.helpers.waiting import wait_for
 
 
 def test_video_frames_come_in_order_with_the_videos_own_timestamps(media):
@@ -155,9 +155,7 @@ def test_camera_grabber_keeps_the_newest_frame_and_reconnects(media, caplog):
     camera = CameraSource(str(clip), SourceConfig(mirror=False), MonotonicClock())
     try:
         first = camera.read()
-        deadline = time.time() + 10.0
-        while camera.reconnects < 1 and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: camera.reconnects >= 1, "the camera reopened")
         newest = camera.read()
     finally:
         camera.close()

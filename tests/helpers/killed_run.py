@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from .waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING = """[record]
@@ -35,14 +36,11 @@ def killed_recording(clip: Path, tmp_path: Path, segments: int = 3, guard_s: flo
          "--headless", "--realtime", "--size", "64x36"],
         env=dict(os.environ, SDL_VIDEODRIVER="dummy"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + guard_s
-    try:
-        while len(list((tmp_path / "s").glob("*/frames/segment_*.mp4"))) <= segments:  # the last one is open
-            if process.poll() is not None:
-                raise AssertionError(f"the recording run ended by itself: {process.stderr.read().decode()[-500:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {segments} segments within {guard_s:g} s")
-            time.sleep(0.2)
+    try:  # the last segment is the open one
+        wait_for(lambda: process.poll() is not None or len(list((tmp_path / "s").glob("*/frames/segment_*.mp4"))) > segments,
+                 f"{segments} segments written", guard_s, poll_s=0.2)
+        if process.poll() is not None:
+            raise AssertionError(f"the recording run ended by itself: {process.stderr.read().decode()[-500:]}")
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)

@@ -8,8 +8,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from . import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,15 +28,9 @@ def start_kiosk(health: Path, logs: Path, hang_timeout_s: float, run_args: list[
 
 
 def wait_for(predicate, what: str, guard_s: float = 120.0, poll_s: float = 0.05):
-    """Poll ``predicate`` until it returns something true; returns it. ``guard_s`` is a hang guard
-    only (a busy machine may take long, a broken kiosk takes forever): AssertionError after it."""
-    deadline = time.monotonic() + guard_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"never happened: {what}")
+    """Poll ``predicate`` until it returns something true; returns it (``helpers.waiting``, with
+    a kiosk's longer guard)."""
+    return waiting.wait_for(predicate, what, guard_s, poll_s)
 
 
 def read_json(path: Path) -> dict | None:

@@ -9,11 +9,12 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+
+from . import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_PASSWORD = "gallery-operator-7"
@@ -27,15 +28,8 @@ def free_port() -> int:
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.2):
-    """Poll ``condition`` until it is truthy and return that; the timeout only guards a failure."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every_s)
+    """Poll ``condition`` until it is truthy and return that (``helpers.waiting``); the timeout only guards a failure."""
+    return waiting.wait_for(condition, what, timeout_s, every_s)
 
 
 def staff_config(folder: Path, port: int, record: bool = False) -> Path:
