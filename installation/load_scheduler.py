@@ -235,7 +235,8 @@ class LoadScheduler:
     def _current_pressure(self) -> tuple[int, str]:
         """Short of cores: the first stage, painting before perception, over its budget that can
         still skip more. Room to spare: the first, perception before painting, whose step back is
-        predicted to fit with margin. Perception on cores of its own is weighed on those alone."""
+        predicted to fit with margin. Perception on cores of its own is left alone, and painting
+        weighed on the loop's cores."""
         whole = self.capacity_ms  # budgets are shares of the whole frame's CPU time, as configured
         if self.perception_cores is None:
             return _pressure(whole, self.work_ms, [(self.paint, self.paint.share * whole),
