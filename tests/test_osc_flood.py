@@ -41,7 +41,7 @@ def test_replay_completes_under_a_flood_and_counts_every_datagram(tmp_path, medi
 
     def flood() -> None:
         wait_for(lambda: port_in_use(port), "the replay to listen (models load first)", guard_s=120.0, poll_s=0.05)
-        result = subprocess.run([sys.executable, str(FLOOD), "127.0.0.1", str(port), "30000", "3.0"],
+        result = subprocess.run([sys.executable, str(FLOOD), "127.0.0.1", str(port), "30000", "1000"],
                                 capture_output=True, text=True, timeout=120, check=True)
         sent.update(json.loads(result.stdout))
 

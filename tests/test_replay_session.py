@@ -39,15 +39,16 @@ class Listener:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.2)
         self.target = f"127.0.0.1:{self.socket.getsockname()[1]}"
 
     def bundles(self) -> list[list]:
+        """Everything queued: the runs send on their own thread, and on loopback a datagram is in
+        this socket's queue when ``sendto`` returns."""
         found = []
         while True:
             try:
-                data, _ = self.socket.recvfrom(65536)
-            except TimeoutError:
+                data = self.socket.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
                 return found
             found.append([[m.message.address, *m.message.params] for m in OscPacket(data).messages])
 
