@@ -51,6 +51,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--headless", action="store_true", help="no window: replay every frame in order, deterministically")
     run.add_argument("--realtime", action="store_true", help="with --headless: pace like a live run instead of replaying")
     run.add_argument("--frames", type=_positive, help="stop after this many rendered frames")
+    run.add_argument("--perception-cache", metavar="DIR",
+                     help="with --headless: keep the replay's observations in DIR and read them back when the same "
+                          "frames are replayed again (default: $INSTALLATION_PERCEPTION_CACHE; \"\" = off)")
     run.add_argument("--out", help="with --headless: a folder for numbered PNGs, or FILE.mp4")
     run.add_argument("--stats", type=Path, help="write the run's statistics as JSON")
     run.add_argument("--trace", type=Path, help="write landmarks, features and latent of every frame as JSON lines")
@@ -325,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         style=args.style, paint=False if args.no_paint else None,
         size=args.size, model=args.model, osc_in=args.osc_in, osc_out=tuple(args.osc_out), health=args.health,
         video_out=tuple(getattr(args, "video_out", ())),
-        heartbeat=args.heartbeat, dev=args.dev, wait_for_turn=lifeline.wait_for_turn if lifeline else None,
+        heartbeat=args.heartbeat, dev=args.dev, perception_cache=args.perception_cache,
+        wait_for_turn=lifeline.wait_for_turn if lifeline else None,
     )
     try:
         stats = run(options)

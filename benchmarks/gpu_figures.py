@@ -326,7 +326,7 @@ def _perception_built_as(perception: ReplayedPerception | None) -> Iterator[None
         yield
         return
     original = app._perception
-    app._perception = lambda config, venue, cores: perception
+    app._perception = lambda config, venue, cores, lockstep: perception
     try:
         yield
     finally:

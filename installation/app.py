@@ -28,7 +28,9 @@ from installation.native_logs import quiet_mediapipe
 from installation.osc import OscBridge
 from installation.osc.policy import ReceiverPolicy
 from installation.painting import Painter, build_painter, check_styles, shared_networks
-from installation.perception import PerceptionSchedule, build_perception
+from installation.perceiver import Perceiver
+from installation.perception import FramePerceiver, PerceptionSchedule, build_perception
+from installation.perception_cache import cache_folder, cached, perception_salt
 from installation.preflight import check_run, write_stats
 from installation.quality import AdaptiveQuality
 from installation.recorder import SessionRecorder
@@ -84,6 +86,7 @@ class RunOptions:
     heartbeat: Path | None = None  # rewritten every tick (the kiosk supervisor's hang watch)
     wait_for_turn: Callable[[], object] | None = None  # a kiosk standby waits here (installation.lifeline)
     dev: bool = False  # development mode: saved scene files reload without a restart
+    perception_cache: str | None = None  # replays' observations kept here; "" = off, None = $INSTALLATION_PERCEPTION_CACHE
 
 
 def configure(options: RunOptions) -> Config:
@@ -107,6 +110,9 @@ def configure(options: RunOptions) -> Config:
         config = override(config, "paint", style=options.style)
     if options.paint is not None:
         config = override(config, "paint", enabled=options.paint)
+    cache = cache_folder(options.perception_cache)
+    if cache is not None:
+        config = override(config, "perception", cache=str(cache))
     if options.size is not None:
         section = "headless" if options.headless else "display"
         config = override(config, section, width=options.size[0], height=options.size[1])
@@ -248,7 +254,7 @@ def build_stages(config: Config, source: Source, display: Display, plan: ShowPla
     listeners = [*([teacher] if teacher is not None else []), *links.front(), recorder, *links.back()]
     return Stages(
         source=source,
-        perception=_perception(config, venue, cores),
+        perception=_perception(config, venue, cores, lockstep),
         smoother=BodySmoother(config.smoothing),
         features=FeatureExtractor(image_aspect=width / height),
         scenes=slot,
@@ -294,16 +300,19 @@ def _painter(config: Config, display: Display, lockstep: bool, cores: frozenset[
                          screen_side=max(_screen_size(config, display)), cores=cores)
 
 
-def _perception(config: Config, venue: Venue | None, cores: CorePlan | None) -> PerceptionSchedule:
-    """One visitor's perception, or the audience stage when the venue follows several."""
-    perception_cores = cores.perception if cores is not None else None
-    if venue is None or not venue.people.enabled:
-        return build_perception(config.perception, cores=perception_cores)
-    audience = AudienceConfig(detector=DetectorConfig(max_people=venue.people.max_people),
-                              primary=PrimaryConfig(policy=venue.people.primary))
-    zones = camera_zones(venue)
-    return build_perception(config.perception, lambda: CrowdPerceiver(config.perception, audience, zones),
-                            perception_cores)
+def _perception(config: Config, venue: Venue | None, cores: CorePlan | None, lockstep: bool) -> PerceptionSchedule:
+    """One visitor's perception, or the audience stage when the venue follows several; a replay's
+    read from and kept in ``perception.cache`` when that names a folder."""
+    make: Callable[[], FramePerceiver] = lambda: Perceiver(config.perception)  # noqa: E731
+    salt = ""
+    if venue is not None and venue.people.enabled:
+        audience = AudienceConfig(detector=DetectorConfig(max_people=venue.people.max_people),
+                                  primary=PrimaryConfig(policy=venue.people.primary))
+        zones = camera_zones(venue)
+        make, salt = (lambda: CrowdPerceiver(config.perception, audience, zones)), repr((audience, zones))
+    if lockstep and config.perception.cache:
+        make = cached(make, Path(config.perception.cache), perception_salt(config.perception, salt))
+    return build_perception(config.perception, make, cores.perception if cores is not None else None)
 
 
 def _adaptive_quality(config: Config, generator: GeneratorHost) -> AdaptiveQuality | None:

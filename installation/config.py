@@ -85,6 +85,7 @@ class PerceptionConfig:
     # threaded: an older waiting frame waits for the next; 0 = off
     max_frame_age_ms: float = field(default=20.0, metadata=_range(0.0, 1000.0))
     faces: bool = False  # close range: MediaPipe FaceMesh reads the face (installation/faces.py)
+    cache: str = ""  # replays: a folder keeping their observations (installation/perception_cache.py); "" = off
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,20 @@ log = logging.getLogger(__name__)
 FRESH_WAIT_S = 0.05  # threaded, max_frame_age_ms: how long to wait for a newer frame (1.5 camera frames at 30 fps)
 
 
+class FramePerceiver(Protocol):
+    """What a schedule runs: ``installation.perceiver.Perceiver``, the audience stage's
+    CrowdPerceiver, or either behind ``installation.perception_cache``."""
+
+    errors: int
+    consecutive_errors: int
+
+    def process(self, frame: Frame) -> Observation: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
 class PerceptionSchedule(Protocol):
     errors: int
     dropped: int
@@ -69,7 +83,7 @@ class InlinePerception:
 
     inline = True  # its time is the loop's (installation.load_scheduler.frame_costs)
 
-    def __init__(self, perceiver: Perceiver) -> None:
+    def __init__(self, perceiver: FramePerceiver) -> None:
         self.perceiver = perceiver
         self.dropped = 0
         self.restarts = 0  # a hang here blocks the loop itself: the kiosk supervisor restarts the process
@@ -124,7 +138,7 @@ class ThreadedPerception:
 
     inline = False
 
-    def __init__(self, make_perceiver: Callable[[], Perceiver], hang_timeout_s: float = 5.0,
+    def __init__(self, make_perceiver: Callable[[], FramePerceiver], hang_timeout_s: float = 5.0,
                  restart_after_errors: int = 10, max_frame_age_s: float = 0.0,
                  cores: frozenset[int] | None = None, clock: Clock | None = None) -> None:
         """``max_frame_age_s`` > 0: a frame that has waited longer than this by the time the worker is
@@ -144,7 +158,7 @@ class ThreadedPerception:
         with pinned(cores):  # MediaPipe's graph threads start in the constructor and inherit the cores
             self._start_worker(make_perceiver())
 
-    def _start_worker(self, perceiver: Perceiver) -> None:
+    def _start_worker(self, perceiver: FramePerceiver) -> None:
         self.perceiver = perceiver
         self._inbox: NewestSlot[Frame] = NewestSlot()
         self._outbox: NewestSlot[Observation] = NewestSlot()
@@ -170,7 +184,7 @@ class ThreadedPerception:
         total.update(self.perceiver.counters())
         return dict(total)
 
-    def _work(self, perceiver: Perceiver, inbox: NewestSlot, outbox: NewestSlot, stop: threading.Event) -> None:
+    def _work(self, perceiver: FramePerceiver, inbox: NewestSlot, outbox: NewestSlot, stop: threading.Event) -> None:
         while not stop.is_set():
             frame = inbox.take(timeout_s=0.1)
             if frame is None:
@@ -218,6 +232,8 @@ class ThreadedPerception:
             self._retired_errors += self.perceiver.errors
             self._retired_dropped += self._inbox.overwritten
             self._retired_counters.update(self.perceiver.counters())
+            if not self._thread.is_alive():  # it died (a hung one is left: closing could block on its graph)
+                self.perceiver.close()
             self._start_worker(fresh)
         return True
 
@@ -268,12 +284,13 @@ class ThreadedPerception:
             self.perceiver.close()
 
 
-def build_perception(config: PerceptionConfig, make: Callable[[], Perceiver] | None = None,
+def build_perception(config: PerceptionConfig, make: Callable[[], FramePerceiver] | None = None,
                      cores: frozenset[int] | None = None, clock: Clock | None = None) -> PerceptionSchedule:
     """The schedule named by ``config.schedule`` around perceivers from ``make`` (default: a
     Perceiver of ``config``); a threaded one runs on ``cores`` (None = any) and reads wall time
     from ``clock`` (None = a MonotonicClock)."""
-    make = make if make is not None else (lambda: Perceiver(config))
+    if make is None:
+        make = lambda: Perceiver(config)  # noqa: E731
     if config.schedule == "threaded":
         return ThreadedPerception(make, config.hang_timeout_s, config.restart_after_errors,
                                   config.max_frame_age_ms / 1000.0, cores, clock=clock)

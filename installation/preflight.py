@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from installation.config import Config
 from installation.errors import InstallationError, ModelError
+from installation.perception_cache import PerceptionStore
 from installation.sources import is_live, parse_source_spec, spec_from_config
 from models import MODEL_FILE_SUFFIXES, known_models, resolve_model_file
 
@@ -41,6 +42,8 @@ def check_run(options: RunOptions, config: Config, record_folder: Path) -> None:
                                     "--frames N to say when to stop")
     if config.record.enabled:
         check_output_folder(record_folder, "record.folder")
+    if config.perception.cache:
+        PerceptionStore(Path(config.perception.cache)).close()  # a folder that can't be made, a damaged file
 
 
 def _endless(kind: str) -> str:

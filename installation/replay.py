@@ -66,7 +66,8 @@ def load_session_config(session: Path) -> Config:
     """The configuration the session was recorded with. Raises SourceError if it isn't a session."""
     if not (session / "observations.jsonl").is_file() or not (session / "config.json").is_file():
         raise SourceError(f"not a recorded session (no observations.jsonl and config.json): {session}")
-    return config_from_dict(json.loads((session / "config.json").read_text()), source_name=f"{session.name}/config.json")
+    config = config_from_dict(json.loads((session / "config.json").read_text()), source_name=f"{session.name}/config.json")
+    return override(config, "perception", cache="")  # a folder of the recording machine's, not this one's
 
 
 def readable_segments(session: Path) -> list[Path]:

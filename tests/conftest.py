@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MEDIA = PROJECT_ROOT.parent / "shared" / "media"
 ART = PROJECT_ROOT.parent / "shared" / "art"
+PERCEPTION_CACHE = "INSTALLATION_PERCEPTION_CACHE"  # installation.perception_cache.ENVIRONMENT
 
 sys.path.insert(0, str(PROJECT_ROOT))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -20,6 +23,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # on one thread, or two workers' thread pools would fight over the same cores. Set before
     # anything imports torch; the subprocesses a test starts inherit it.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_configure(config) -> None:
+    """One perception cache for the whole run (installation/perception_cache.py), made before the
+    workers start so they all share it: a clip replayed by several tests goes through MediaPipe
+    once, and every later replay of its frames reads the same observations back. A folder already
+    in INSTALLATION_PERCEPTION_CACHE is kept across runs (the cache knows when the code changed)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(PERCEPTION_CACHE):
+        return
+    folder = tempfile.mkdtemp(prefix="perception-cache-")
+    os.environ[PERCEPTION_CACHE] = folder
+    config.add_cleanup(lambda: (os.environ.pop(PERCEPTION_CACHE, None), shutil.rmtree(folder, ignore_errors=True)))
 
 
 def pytest_xdist_auto_num_workers(config) -> int:

@@ -25,6 +25,7 @@ Facts:
 from __future__ import annotations
 
 import enum
+import functools
 import math
 
 import numpy as np
@@ -73,6 +74,8 @@ _FINGERS = {
     "pinky": (HandLandmark.PINKY_MCP, HandLandmark.PINKY_PIP, HandLandmark.PINKY_DIP, HandLandmark.PINKY_TIP),
 }
 _THUMB = (HandLandmark.THUMB_CMC, HandLandmark.THUMB_MCP, HandLandmark.THUMB_IP, HandLandmark.THUMB_TIP)
+# each finger's chain from the wrist: (4 fingers, 5 points) indices into the 21 landmarks
+_FINGER_CHAINS = np.array([(HandLandmark.WRIST, *joints) for joints in _FINGERS.values()])
 
 
 def ramp(value: float, bounds: tuple[float, float]) -> float:
@@ -95,20 +98,37 @@ def bend_degrees(points: np.ndarray) -> float:
     return float(np.degrees(np.arccos(cosines)).sum())
 
 
+def finger_bends(hand: np.ndarray) -> np.ndarray:
+    """``bend_degrees`` of the four fingers' chains from the wrist at once: (4,) degrees, NaN
+    where a bone has no length."""
+    bones = np.diff(hand[_FINGER_CHAINS], axis=1)  # (4, 4, d)
+    lengths = np.linalg.norm(bones, axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = bones / lengths[:, :, None]
+    cosines = np.clip(np.sum(unit[:, :-1] * unit[:, 1:], axis=2), -1.0, 1.0)
+    bends = np.degrees(np.arccos(cosines)).sum(axis=1)
+    return np.where(lengths.min(axis=1) <= MIN_SCALE * 1e-2, np.nan, bends)
+
+
 def hand_facts(hand: np.ndarray) -> dict[str, float]:
     """The soft facts of one isotropic (21, 2 or 3) hand, each in [0, 1] (see module docstring).
 
-    Raises ValueError for a wrong shape."""
-    hand = np.asarray(hand, np.float64)
+    Raises ValueError for a wrong shape. One frame asks for the same hand's facts several times
+    (its shape, the two-hand shapes): the last few hands' facts are kept."""
+    hand = np.ascontiguousarray(hand, np.float64)
     if hand.ndim != 2 or hand.shape[0] != HAND_LANDMARK_COUNT or hand.shape[1] not in (2, 3):
         raise ValueError(f"expected a hand of shape ({HAND_LANDMARK_COUNT}, 2 or 3), got {hand.shape}")
+    return dict(_facts_of(hand.tobytes(), hand.shape[1]))
+
+
+@functools.lru_cache(maxsize=8)
+def _facts_of(raw: bytes, dims: int) -> dict[str, float]:
+    hand = np.frombuffer(raw, np.float64).reshape(HAND_LANDMARK_COUNT, dims)
     palm = palm_length(hand)
     if not (np.isfinite(hand).all() and palm > MIN_SCALE):
         return {}
     facts = {}
-    wrist = hand[HandLandmark.WRIST]
-    for name, joints in _FINGERS.items():
-        bend = bend_degrees(np.vstack([wrist, hand[list(joints)]]))
+    for name, bend in zip(_FINGERS, finger_bends(hand).tolist()):
         facts[f"{name}_extended"] = ramp(bend, EXTENDED_BEND)
         facts[f"{name}_curled"] = ramp(bend, CURLED_BEND)
         if name == "index":
