@@ -16,6 +16,8 @@ its first miss; there it starts MediaPipe and first feeds it the frames it was s
 that, up to ``HOLD_FRAMES``), so from then on its observations are exactly those of an uncached
 run. Past ``HOLD_FRAMES`` the held frames are let go; a later miss then starts MediaPipe from
 that frame (logged and counted as ``cache_restarts``: its tracking starts afresh there).
+The rows are Python pickles: a cache folder is trusted as the code is (the user's own, or a
+test run's temporary one), never one that others can write to.
 """
 
 from __future__ import annotations

@@ -34,7 +34,12 @@ def pytest_configure(config) -> None:
         return
     folder = tempfile.mkdtemp(prefix="perception-cache-")
     os.environ[PERCEPTION_CACHE] = folder
-    config.add_cleanup(lambda: (os.environ.pop(PERCEPTION_CACHE, None), shutil.rmtree(folder, ignore_errors=True)))
+
+    def remove() -> None:
+        os.environ.pop(PERCEPTION_CACHE, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    config.add_cleanup(remove)
 
 
 def pytest_xdist_auto_num_workers(config) -> int:

@@ -151,7 +151,7 @@ def test_a_real_clip_replayed_from_the_cache_gives_the_uncached_replay_exactly(t
 
     def replay(name: str, cache: str) -> list[dict]:
         options = RunOptions(source=clip, headless=True, size=(64, 36), frames=30, paint=False, schedule="inline",
-                             trace=tmp_path / f"{name}.jsonl", perception_cache=cache)
+                             trace=tmp_path / f"{name}.jsonl", perception_cache=cache, osc_in="")
         run(options)
         return [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
 

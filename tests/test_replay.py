@@ -7,6 +7,7 @@ Each run goes camera-less through sources -> MediaPipe -> smoothing -> features 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from installation.app import RunOptions, run
+from installation.config import DEFAULT_CONFIG_PATH
 from installation.run_stats import RunStats
 
 ASL_CLIPS = sorted((Path(__file__).resolve().parents[1].parent / "shared" / "media" / "video" / "intel_asl").glob("*.mkv"))
@@ -115,10 +117,15 @@ def test_nobody_in_the_tree_clip_and_the_piece_keeps_animating(tmp_path, media):
 
 
 def test_two_replays_are_identical(tmp_path, media):
-    # MediaPipe itself twice (no perception cache: it would make the second the first's copy)
+    # MediaPipe itself twice (no perception cache: it would make the second the first's copy),
+    # listening on no port: another worker's replay holding the OSC or staff port would count an
+    # error in one run and not the other
     clip = media / "video" / "intel_asl" / "yes.mkv"
-    first, trace_a = replay(clip, tmp_path, name="a", out=True, perception_cache="")
-    second, trace_b = replay(clip, tmp_path, name="b", out=True, perception_cache="")
+    config = tmp_path / "config.toml"
+    text = re.sub(r'(?m)^listen = "[^"]*"', 'listen = ""', DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    config.write_text(text, encoding="utf-8")
+    first, trace_a = replay(clip, tmp_path, name="a", out=True, perception_cache="", config_path=config)
+    second, trace_b = replay(clip, tmp_path, name="b", out=True, perception_cache="", config_path=config)
     assert trace_a == trace_b  # landmarks, features and latents
     frames_a = sorted((tmp_path / "a_frames").glob("*.png"))
     frames_b = sorted((tmp_path / "b_frames").glob("*.png"))
