@@ -111,7 +111,7 @@ def configure(options: RunOptions) -> Config:
     if options.paint is not None:
         config = override(config, "paint", enabled=options.paint)
     cache = cache_folder(options.perception_cache)
-    if cache is not None:
+    if cache is not None and options.headless and not options.realtime:  # replays only: a live run never reads it
         config = override(config, "perception", cache=str(cache))
     if options.size is not None:
         section = "headless" if options.headless else "display"

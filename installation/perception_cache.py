@@ -16,8 +16,10 @@ its first miss; there it starts MediaPipe and first feeds it the frames it was s
 that, up to ``HOLD_FRAMES``), so from then on its observations are exactly those of an uncached
 run. Past ``HOLD_FRAMES`` the held frames are let go; a later miss then starts MediaPipe from
 that frame (logged and counted as ``cache_restarts``: its tracking starts afresh there).
-The rows are Python pickles: a cache folder is trusted as the code is (the user's own, or a
-test run's temporary one), never one that others can write to.
+An observation read back carries the perception time measured when it was made (the run's
+``perception`` stage figures are those of the first replay). The rows are Python pickles: a
+cache folder is trusted as the code is (the user's own, or a test run's temporary one), never
+one that others can write to. Keying costs 1.5 ms a 640 x 480 frame (hashing its pixels).
 """
 
 from __future__ import annotations

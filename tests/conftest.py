@@ -13,7 +13,6 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MEDIA = PROJECT_ROOT.parent / "shared" / "media"
 ART = PROJECT_ROOT.parent / "shared" / "art"
-PERCEPTION_CACHE = "INSTALLATION_PERCEPTION_CACHE"  # installation.perception_cache.ENVIRONMENT
 
 sys.path.insert(0, str(PROJECT_ROOT))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -30,13 +29,15 @@ def pytest_configure(config) -> None:
     workers start so they all share it: a clip replayed by several tests goes through MediaPipe
     once, and every later replay of its frames reads the same observations back. A folder already
     in INSTALLATION_PERCEPTION_CACHE is kept across runs (the cache knows when the code changed)."""
-    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(PERCEPTION_CACHE):
+    from installation.perception_cache import ENVIRONMENT  # after OMP_NUM_THREADS is set above
+
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(ENVIRONMENT):
         return
     folder = tempfile.mkdtemp(prefix="perception-cache-")
-    os.environ[PERCEPTION_CACHE] = folder
+    os.environ[ENVIRONMENT] = folder
 
     def remove() -> None:
-        os.environ.pop(PERCEPTION_CACHE, None)
+        os.environ.pop(ENVIRONMENT, None)
         shutil.rmtree(folder, ignore_errors=True)
 
     config.add_cleanup(remove)

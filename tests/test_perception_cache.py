@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from installation.app import RunOptions, run
+from installation.app import RunOptions, configure, run
 from installation.config import PerceptionConfig
 from installation.contracts import Frame, Observation
 from installation.errors import ConfigError
@@ -137,6 +137,15 @@ def test_a_file_that_is_not_a_cache_is_refused_in_one_line(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.strip().startswith("error: perception cache")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_only_a_headless_replay_takes_the_cache_folder(tmp_path):
+    folder = str(tmp_path / "cache")
+    assert configure(RunOptions(headless=True, perception_cache=folder)).perception.cache == folder
+    assert configure(RunOptions(perception_cache=folder)).perception.cache == ""  # live: a window
+    assert configure(RunOptions(headless=True, realtime=True, perception_cache=folder)).perception.cache == ""
+    assert configure(RunOptions(headless=True, perception_cache="")).perception.cache == ""
+    assert not (tmp_path / "cache").exists()
 
 
 def test_what_perception_sees_is_in_the_salt_and_when_it_runs_is_not():
